@@ -126,7 +126,9 @@ class SteeringOp:
     def _basis(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         key = (device, dtype)
         if key not in self._cache:
-            self._cache[key] = self._vectors.to(device=device, dtype=dtype)
+            # renormalise in the working dtype so <v, v> = 1 to that dtype's precision
+            vectors = self._vectors.to(device=device, dtype=torch.promote_types(dtype, torch.float32))
+            self._cache[key] = (vectors / vectors.norm(dim=1, keepdim=True)).to(dtype)
         return self._cache[key]
 
     def _coefficients(self, scores: torch.Tensor) -> torch.Tensor:

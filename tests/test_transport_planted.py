@@ -1,0 +1,108 @@
+"""Planted transfer: two different random non-linear "models" share a latent with a safety factor.
+
+Only benign anchors are used to fit the map; unsafe prompts pass only through the source model.
+The transported direction must agree with the target's native direction (cosine >= 0.9) and
+separate target activations almost as well (AUROC >= 0.95 of native).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import steering_core as sc
+
+LATENT = 12
+
+
+class _RandomModel:
+    """h = act(z A + b) B + noise: a fixed random non-linear readout of the latent."""
+
+    def __init__(self, seed: int, width: int, out_dim: int, act: str):
+        rng = np.random.default_rng(seed)
+        self.a = rng.normal(size=(LATENT, width)) / np.sqrt(LATENT) * 0.8
+        self.b = rng.normal(size=width) * 0.1
+        self.out = rng.normal(size=(width, out_dim)) / np.sqrt(width)
+        self.act = act
+        self.noise = np.random.default_rng(seed + 1)
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        pre = z @ self.a + self.b
+        hidden = np.tanh(pre) if self.act == "tanh" else pre / (1 + np.exp(-1.702 * pre))
+        return hidden @ self.out + 0.01 * self.noise.normal(size=(z.shape[0], self.out.shape[1]))
+
+
+def _latents(rng: np.random.Generator, n: int, safety: float | None) -> np.ndarray:
+    z = rng.normal(size=(n, LATENT))
+    if safety is not None:
+        z[:, 0] = safety + 0.3 * rng.normal(size=n)
+    return z
+
+
+@pytest.fixture(scope="module")
+def world() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    source, target = _RandomModel(10, 96, 64, "tanh"), _RandomModel(20, 80, 48, "gelu")
+    anchors = _latents(rng, 800, None)
+    ctx_train, ctx_test = rng.normal(size=(200, LATENT)), rng.normal(size=(200, LATENT))
+
+    def pair(ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        safe, unsafe = ctx.copy(), ctx.copy()
+        safe[:, 0] = 1.0 + 0.3 * rng.normal(size=len(ctx))
+        unsafe[:, 0] = -1.0 + 0.3 * rng.normal(size=len(ctx))
+        return safe, unsafe
+
+    s_tr, u_tr = pair(ctx_train)
+    s_te, u_te = pair(ctx_test)
+    return {
+        "src_anchor": source(anchors), "tgt_anchor": target(anchors),
+        "src_safe": source(s_tr), "src_unsafe": source(u_tr),
+        "tgt_safe": target(s_tr), "tgt_unsafe": target(u_tr),
+        "tgt_safe_test": target(s_te), "tgt_unsafe_test": target(u_te),
+    }
+
+
+@pytest.mark.parametrize("kind", ["ridge", "mlp"])
+def test_transported_direction_matches_native(world: dict[str, np.ndarray], kind: str) -> None:
+    source_dir = sc.estimate_direction(world["src_safe"], world["src_unsafe"], pooling="pooled")
+    native = sc.estimate_direction(world["tgt_safe"], world["tgt_unsafe"], pooling="pooled")
+    mlp = sc.MLPTrainConfig(epochs=300, patience=40, lr=2e-3)
+    alignment = sc.fit_alignment(world["src_anchor"], world["tgt_anchor"], kind, mlp=mlp)
+    moved = alignment.transport(source_dir, native=native)
+    report = sc.transport_report(moved)
+    cos = sc.cosine(moved.vectors[0], native.vectors[0])
+    assert report.rows[0].cosine_to_native == pytest.approx(cos)
+    assert cos >= 0.9, report.to_markdown()
+    transferred_auc = sc.direction_auroc(moved, world["tgt_safe_test"], world["tgt_unsafe_test"])
+    native_auc = sc.direction_auroc(native, world["tgt_safe_test"], world["tgt_unsafe_test"])
+    print(f"\n[{kind}] cosine {cos:.3f}, AUROC transferred {transferred_auc:.4f} vs native {native_auc:.4f}, "
+          f"held-out R^2 {alignment.held_out_r2:.3f}, coverage {report.rows[0].coverage:.3f}")
+    assert transferred_auc >= 0.95 * native_auc
+    assert report.rows[0].coverage > 0.9
+    # magnitude calibration: |v_t| = beta |v_s|
+    assert moved.scale[0].item() == pytest.approx(alignment.beta * source_dir.scale[0].item(), rel=1e-5)
+    # gates calibrated on the stored benign target anchors only
+    assert moved.thresholds is not None
+    benign_scores = moved.scores(torch.tensor(world["tgt_anchor"], dtype=torch.float32))[:, 0]
+    assert float((benign_scores < moved.thresholds[0]).float().mean()) <= 0.06
+
+
+def test_universal_svd_over_transported_sources_recovers_native_axis(world: dict[str, np.ndarray]) -> None:
+    """Three more sources, each transported into the target space, then the universal direction."""
+    native = sc.estimate_direction(world["tgt_safe"], world["tgt_unsafe"], pooling="pooled")
+    rng = np.random.default_rng(5)
+    moved = []
+    for seed, act in ((31, "tanh"), (41, "gelu"), (51, "tanh"), (61, "gelu")):
+        src = _RandomModel(seed, 72, 40, act)
+        anchors = rng.normal(size=(600, LATENT))
+        ctx = rng.normal(size=(150, LATENT))
+        safe, unsafe = ctx.copy(), ctx.copy()
+        safe[:, 0], unsafe[:, 0] = 1.0, -1.0
+        direction = sc.estimate_direction(src(safe), src(unsafe), pooling="pooled")
+        alignment = sc.fit_alignment(src(anchors), _RandomModel(20, 80, 48, "gelu")(anchors), "ridge")
+        moved.append(alignment.transport(direction))
+    universal = sc.universal_direction(moved)
+    cos = sc.cosine(universal.vectors[0], native.vectors[0])
+    assert cos >= 0.9
+    assert cos >= min(sc.cosine(m.vectors[0], native.vectors[0]) for m in moved)
