@@ -371,7 +371,7 @@ def fit_alignment(
     gram_is_dual = False
     extra: dict[str, Any] = {}
     if kind == "ridge":
-        lam_abs = lam * float((xc * xc).sum()) / xc.shape[1] if lam_mode == "relative" else lam
+        lam_abs = lam * float(torch.linalg.vector_norm(xc)) ** 2 / xc.shape[1] if lam_mode == "relative" else lam
         solution = ridge_solve(xc, yc, lam_abs)
         gram, gram_is_dual = solution.gram, solution.weight is None
         if solution.weight is not None:

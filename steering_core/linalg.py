@@ -93,7 +93,7 @@ def principal_basis(
     energy: float = 0.99,
     max_rank: int = 512,
     exact_limit: int = 2048,
-    n_iter: int = 3,
+    n_iter: int = 2,
     seed: int = 0,
 ) -> tuple[torch.Tensor, float, torch.Tensor]:
     """Orthonormal basis ``[r, Ds]`` of the principal subspace of centred anchors ``xc [N, Ds]``.
@@ -136,7 +136,7 @@ def principal_basis(
     if primal:
         basis_rows = top_vecs.T
     else:  # dual: principal directions are Xc^T u / sigma
-        basis_rows = (xc.to(torch.float64).T @ top_vecs / top_vals.sqrt()).T
+        basis_rows = (xc.T @ top_vecs.to(xc.dtype)).T.to(torch.float64)
         basis_rows = basis_rows / basis_rows.norm(dim=1, keepdim=True)
     captured = float(top_vals.sum() / total)
     return basis_rows.to(torch.float32).contiguous(), captured, top_vals.sqrt().to(torch.float32)

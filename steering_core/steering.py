@@ -16,8 +16,8 @@ Projections are measured on the input (all categories at once); for orthogonal d
 equals applying the categories one after another. Tokens that no category touches (outside
 ``token_mask``, gate closed, already on the safe side) are returned bit-identical, and when no
 token changes, or all strengths are 0, the input tensor itself is returned. Device and dtype
-are preserved (float32, float16, bfloat16); temporaries are bounded by a chunk of rows, so peak
-extra memory is one output tensor plus ``[N, K]`` coefficients.
+are preserved (float32, float16, bfloat16); the result is written chunk by chunk straight into
+the output, so peak extra memory is the output tensor plus ``[N, K]`` coefficients.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from .validation import as_float_tensor
 
 MODES: tuple[str, ...] = ("add", "gated", "project_out", "ablate")
 GATE_SCOPES: tuple[str, ...] = ("token", "sequence")
-_CHUNK_BYTES = 4 << 20
+_CHUNK_BYTES = 1 << 20
 
 
 def _per_category(value: float | Sequence[float] | torch.Tensor | None, k: int, what: str) -> torch.Tensor | None:
@@ -180,12 +180,13 @@ class SteeringOp:
         rows = max(1, _CHUNK_BYTES // (self.dim * flat.element_size()))
         for start in range(0, flat.shape[0], rows):
             stop = min(start + rows, flat.shape[0])
-            chunk = flat[start:stop]
+            chunk, target = flat[start:stop], out[start:stop]
+            # written straight into the output, then untouched rows restored bit-exactly (no temporaries)
             if coef is None:
-                updated = chunk + delta
+                torch.add(chunk, delta, out=target)
             else:
-                updated = torch.addmm(chunk, coef[start:stop], vectors)
-            torch.where(touched[start:stop].unsqueeze(1), updated, chunk, out=out[start:stop])
+                torch.addmm(chunk, coef[start:stop], vectors, out=target)
+            torch.where(touched[start:stop].unsqueeze(1), target, chunk, out=target)
         return out.reshape(hidden.shape)
 
     def _scores(self, hidden: torch.Tensor, flat: torch.Tensor, vectors: torch.Tensor,

@@ -9,7 +9,10 @@ from .errors import DimensionMismatchError, NonFiniteError, SafeSteerError
 
 def require_finite(tensor: torch.Tensor, what: str) -> None:
     """Raise NonFiniteError if ``tensor`` holds NaN or Inf."""
-    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+    # one cheap reduction first: any NaN/Inf makes the sum non-finite (an overflowing sum of finite
+    # values only triggers the exact element-wise check below)
+    if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor.sum())) \
+            and not bool(torch.isfinite(tensor).all()):
         n_bad = int((~torch.isfinite(tensor)).sum())
         raise NonFiniteError(
             f"{what} contains {n_bad} NaN/Inf value(s). Check the model's dtype (fp16 overflow is a common cause) "

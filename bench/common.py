@@ -1,0 +1,86 @@
+"""Timing and memory helpers shared by the benchmarks (ratios measured in one run)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of ``fn`` over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def interleaved_ratio(candidate: Callable[[], object], reference: Callable[[], object], device: torch.device,
+                      rounds: int = 5) -> tuple[float, float, float]:
+    """Median times of candidate and reference, alternating runs so drift affects both alike.
+
+    Returns ``(candidate_s, reference_s, candidate_s / reference_s)``.
+    """
+    candidate()
+    reference()
+    sync(device)
+    cand, ref = [], []
+    for _ in range(rounds):
+        for fn, bucket in ((reference, ref), (candidate, cand)):
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            bucket.append(time.perf_counter() - start)
+    c, r = statistics.median(cand), statistics.median(ref)
+    return c, r, c / r
+
+
+def peak_extra_bytes(fn: Callable[[], object], device: torch.device) -> int:
+    """Peak memory allocated while ``fn`` runs, above what was allocated before (output included).
+
+    CUDA: the caching allocator's peak counter. CPU: the profiler's allocation events, summed in
+    time order (allocations positive, frees negative) and maximised.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        result = fn()
+        torch.cuda.synchronize(device)
+        peak = torch.cuda.max_memory_allocated(device) - base
+        del result
+        return int(peak)
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        result = fn()
+    del result
+    # An op event's cpu_memory_usage includes its children's; keep each op's own share ("self"),
+    # placed at its start, plus the allocator's standalone "[memory]" events (mostly frees).
+    timeline = []
+    for event in prof.events():
+        if event.name == "[memory]":
+            amount = event.cpu_memory_usage
+        else:
+            amount = event.cpu_memory_usage - sum(child.cpu_memory_usage for child in event.cpu_children)
+        if amount:
+            timeline.append((event.time_range.start, amount))
+    events = [amount for _, amount in sorted(timeline, key=lambda item: item[0])]
+    running = peak = 0
+    for amount in events:
+        running += amount
+        peak = max(peak, running)
+    return int(peak)
