@@ -259,9 +259,25 @@ class Alignment:
         if not (ds.isdigit() and dt.isdigit()):
             raise SafeSteerFileError(f"{path}: source/target dims in the metadata are not integers.")
         ds_i, dt_i = int(ds), int(dt)
-        shapes = {"source_mean": (ds_i,), "target_mean": (dt_i,)}
+        settings = decode_json(meta.get("safesteer.settings", "{}"), "safesteer.settings", Path(path))
+        if not isinstance(settings, dict):
+            raise SafeSteerFileError(f"{path}: metadata 'safesteer.settings' must be a JSON object.")
+        shapes: dict[str, tuple[int, ...]] = {"source_mean": (ds_i,), "target_mean": (dt_i,)}
         if "map.weight" in tensors:
             shapes["map.weight"] = (ds_i, dt_i)
+        if "map.dual_basis" in tensors:
+            n_dual = int(tensors["map.dual_basis"].shape[0])
+            shapes.update({"map.dual_basis": (n_dual, ds_i), "map.dual_coef": (n_dual, dt_i)})
+        if kind == "mlp":
+            missing = [k for k in ("in_scale", "out_scale") if not isinstance(settings.get(k), (int, float))]
+            if missing:
+                raise SafeSteerFileError(f"{path}: this MLP alignment's settings lack {', '.join(missing)}; the file is damaged.")
+            hidden = int(tensors["map.fc1.weight"].shape[0])
+            shapes.update({"map.fc1.weight": (hidden, ds_i), "map.fc1.bias": (hidden,), "map.fc2.weight": (dt_i, hidden),
+                           "map.fc2.bias": (dt_i,)})
+        for name, dim in (("source_anchor_sample", ds_i), ("target_anchor_sample", dt_i)):
+            if name in tensors:
+                shapes[name] = (int(tensors[name].shape[0]), dim)
         for name, shape in shapes.items():
             if tuple(tensors[name].shape) != shape:
                 raise SafeSteerFileError(
@@ -278,7 +294,7 @@ class Alignment:
         return cls(
             kind=kind, source_mean=tensors["source_mean"], target_mean=tensors["target_mean"], params=params, beta=beta,
             source_basis=tensors["source_basis"],
-            settings=decode_json(meta.get("safesteer.settings", "{}"), "safesteer.settings", Path(path)),
+            settings=settings,
             diagnostics=decode_json(meta.get("safesteer.diagnostics", "{}"), "safesteer.diagnostics", Path(path)),
             source_anchor_sample=tensors.get("source_anchor_sample"), target_anchor_sample=tensors.get("target_anchor_sample"),
             source_model=meta.get("safesteer.source_model", ""), target_model=meta.get("safesteer.target_model", ""),

@@ -99,7 +99,9 @@ def _read_header(path: Path) -> dict[str, Any]:
         if name == "__metadata__":
             continue
         offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
-        if not (isinstance(offsets, list) and len(offsets) == 2):
+        valid = isinstance(offsets, list) and len(offsets) == 2 and all(
+            isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets) and offsets[0] <= offsets[1]
+        if not valid:
             raise SafeSteerFileError(f"{path}: tensor {name!r} has no valid data offsets; the file is damaged.")
         if offsets[1] > data_len:
             raise SafeSteerFileError(

@@ -132,14 +132,14 @@ class SteeringOp:
         return self._cache[key]
 
     def _coefficients(self, scores: torch.Tensor) -> torch.Tensor:
-        """``[N, K]`` float32 coefficients from float32 projections."""
-        dev = scores.device
-        a = self._strength.to(dev)
+        """``[N, K]`` coefficients from projections, in the projections' dtype."""
+        dev, dtype = scores.device, scores.dtype
+        a = self._strength.to(dev, dtype)
         mode = self.config.mode
         if mode == "gated":
-            gate = scores < self._thresholds.to(dev)  # type: ignore[union-attr]
-            return gate.to(torch.float32) * (a * self._scale.to(dev))
-        centres = self._centres.to(dev)  # type: ignore[union-attr]
+            gate = scores < self._thresholds.to(dev, dtype)  # type: ignore[union-attr]
+            return gate.to(dtype) * (a * self._scale.to(dev, dtype))
+        centres = self._centres.to(dev, dtype)  # type: ignore[union-attr]
         if mode == "project_out":
             return a * torch.relu(centres - scores)
         return a * (centres - scores)
@@ -191,13 +191,14 @@ class SteeringOp:
 
     def _scores(self, hidden: torch.Tensor, flat: torch.Tensor, vectors: torch.Tensor,
                 token_mask: torch.Tensor | None) -> torch.Tensor:
-        """Float32 projections ``[N, K]`` per token, or per sequence broadcast to its tokens."""
+        """Projections ``[N, K]`` (float32 or wider) per token, or per sequence broadcast to its tokens."""
+        work = torch.promote_types(hidden.dtype, torch.float32)
         if self.config.gate_scope == "token":
-            return (flat @ vectors.T).to(torch.float32)
+            return (flat @ vectors.T).to(work)
         if hidden.ndim != 3:
             raise SafeSteerError(f"gate_scope='sequence' needs [B, T, D] activations, got {tuple(hidden.shape)}.")
-        pooled = masked_mean(hidden.to(torch.float32), token_mask)
-        per_seq = pooled @ vectors.to(torch.float32).T  # [B, K]
+        pooled = masked_mean(hidden.to(work), token_mask)
+        per_seq = pooled @ vectors.to(work).T  # [B, K]
         return per_seq.unsqueeze(1).expand(hidden.shape[0], hidden.shape[1], -1).reshape(-1, per_seq.shape[1])
 
 
