@@ -143,6 +143,30 @@ class Alignment:
             shifted = self._apply_centred(anchors.unsqueeze(0) + v.unsqueeze(1))  # [K, M, Dt]
         return (shifted - base.unsqueeze(0)).mean(dim=1)
 
+    def readouts(self, unit_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Target-space read-outs reproducing source projections: ``([K, Dt], [K])``.
+
+        For each unit source direction ``v``, ridge-regress the source score ``v . x`` of the
+        stored benign anchor pairs on their target activations ``y`` (centred, relative lambda as
+        in the fit): ``r = argmin sum_i (r . (y_i - mean_y) - v . (x_i - mean_x))^2 + lam |r|^2``.
+        Then ``y . r + (v . mean_x - r . mean_y)`` estimates the source projection of the same
+        prompt. Gating a transported direction on this score needs no unsafe target data.
+        """
+        if self.source_anchor_sample is None or self.target_anchor_sample is None:
+            raise SafeSteerError("this alignment stores no anchor sample, so read-outs cannot be fitted; refit it.")
+        xs = self.source_anchor_sample.to(torch.float64)
+        yt = self.target_anchor_sample.to(torch.float64)
+        mx, my = xs.mean(0), yt.mean(0)
+        v = unit_vectors.to(torch.float64)
+        targets = (xs - mx) @ v.T  # [m, K]
+        yc = yt - my
+        lam = float(self.settings.get("readout_lam", 1e-2)) * float(torch.linalg.vector_norm(yc)) ** 2 / yc.shape[1]
+        solution = ridge_solve(yc, targets - targets.mean(0), lam)
+        weight = solution.weight if solution.weight is not None else solution.dual_basis.T @ solution.dual_coef  # type: ignore[union-attr]
+        vectors = weight.T  # [K, Dt]
+        offsets = (v @ mx) - vectors @ my
+        return vectors.to(torch.float32).contiguous(), offsets.to(torch.float32)
+
     def coverage(self, vectors: torch.Tensor) -> torch.Tensor:
         """Share ``|B v|^2 / |v|^2`` of each source vector ``[K, Ds]`` inside the anchor principal subspace."""
         v = vectors.to(torch.float64)
@@ -156,6 +180,7 @@ class Alignment:
         native: SafetyDirection | object | None = None,
         calibrate: bool = True,
         false_positive_rate: float = 0.05,
+        readout: bool = True,
     ) -> SafetyDirection:
         """Carry a source-space direction into the target space.
 
@@ -164,6 +189,8 @@ class Alignment:
             native: optional target-space direction(s) estimated natively, for the cosine diagnostic.
             calibrate: set gate thresholds from the stored benign target anchors.
             false_positive_rate: benign share allowed to open a gate when calibrating.
+            readout: attach gate read-outs that reproduce the source projection in the target
+                space (see :meth:`readouts`); gates then use them instead of the projection.
 
         Returns:
             A SafetyDirection in the target space with ``scale = beta * source scale``; its
@@ -210,7 +237,12 @@ class Alignment:
         info = dict(src.info)
         info["transport"] = report.as_dict()
         info["transported_from"] = {"model": src.source_model, "layer": src.layer, "fingerprint": src.source_fingerprint}
+        gate_vectors = gate_offsets = None
+        if readout and self.source_anchor_sample is not None and self.target_anchor_sample is not None \
+                and self.source_anchor_sample.shape[0] >= 3:
+            gate_vectors, gate_offsets = self.readouts(src.vectors)
         out = SafetyDirection(vectors=unit, categories=src.categories, scale=target_scale, pooling=src.pooling,
+                              gate_vectors=gate_vectors, gate_offsets=gate_offsets,
                               layer=self.target_layer, source_model=self.target_model,
                               source_fingerprint=self.target_fingerprint, info=info)
         if calibrate and self.target_anchor_sample is not None and self.target_anchor_sample.shape[0] >= 2:
@@ -327,7 +359,7 @@ def fit_alignment(
     seed: int = 0,
     coverage_energy: float = 0.99,
     coverage_rank: int = 512,
-    anchor_sample: int = 512,
+    anchor_sample: int = 1024,
     source_model: str = "",
     target_model: str = "",
     source_layer: str = "",

@@ -36,9 +36,14 @@ class SafetyDirection:
             safe-minus-unsafe mean difference, or ``beta * |v_source|`` after transport. The "add"
             steering mode adds ``strength * scale * vector``, so strength 1 shifts activations by one
             typical safe/unsafe gap.
-        thresholds: optional ``[K]`` gate thresholds in projection units, calibrated on benign
-            prompts only; a gate fires where the projection is below its threshold.
+        thresholds: optional ``[K]`` gate thresholds in gate-score units (see ``gate_scores``),
+            calibrated on benign prompts only; a gate fires where the score is below its threshold.
         centres: optional ``[K]`` mean projection of benign prompts (reference for project-out).
+        gate_vectors, gate_offsets: optional ``[K, D]`` / ``[K]`` linear read-outs used for gating
+            instead of the plain projection: ``gate score = h @ gate_vectors[k] + gate_offsets[k]``.
+            A transported direction carries read-outs that reproduce the *source* model's
+            projection from target activations (fitted on benign anchors), which gate far more
+            reliably than the transported write direction.
         pooling: how prompts were pooled ("mean", "last_k", "pooled").
         layer: the layer or site the activations came from, free text (e.g. "hidden_states[-1]").
         source_model: name of the model whose space the vectors live in.
@@ -51,6 +56,8 @@ class SafetyDirection:
     scale: torch.Tensor
     thresholds: torch.Tensor | None = None
     centres: torch.Tensor | None = None
+    gate_vectors: torch.Tensor | None = None
+    gate_offsets: torch.Tensor | None = None
     pooling: str = "mean"
     layer: str = ""
     source_model: str = ""
@@ -66,9 +73,16 @@ class SafetyDirection:
             raise SafeSteerError(f"{k} direction vectors but {len(self.categories)} category names.")
         if len(set(self.categories)) != k:
             raise SafeSteerError(f"category names must be unique, got {list(self.categories)}.")
-        for name, t in (("scale", self.scale), ("thresholds", self.thresholds), ("centres", self.centres)):
+        for name, t in (("scale", self.scale), ("thresholds", self.thresholds), ("centres", self.centres),
+                        ("gate_offsets", self.gate_offsets)):
             if t is not None and tuple(t.shape) != (k,):
                 raise SafeSteerError(f"SafetyDirection.{name} must have shape [{k}], got {tuple(t.shape)}.")
+        if (self.gate_vectors is None) != (self.gate_offsets is None):
+            raise SafeSteerError("gate_vectors and gate_offsets go together; give both or neither.")
+        if self.gate_vectors is not None:
+            if tuple(self.gate_vectors.shape) != tuple(v.shape):
+                raise SafeSteerError(f"gate_vectors must have shape {tuple(v.shape)}, got {tuple(self.gate_vectors.shape)}.")
+            require_finite(self.gate_vectors, "gate vectors")
         require_finite(v, "direction vectors")
         require_finite(self.scale, "direction scale")
         norms = v.to(torch.float64).norm(dim=1)
@@ -119,7 +133,8 @@ class SafetyDirection:
         idx = torch.tensor([self.index(c) for c in categories], dtype=torch.long)
         pick = lambda t: None if t is None else t[idx].clone()  # noqa: E731
         return replace(self, vectors=self.vectors[idx].clone(), categories=tuple(categories), scale=self.scale[idx].clone(),
-                       thresholds=pick(self.thresholds), centres=pick(self.centres), info=dict(self.info))
+                       thresholds=pick(self.thresholds), centres=pick(self.centres), gate_vectors=pick(self.gate_vectors),
+                       gate_offsets=pick(self.gate_offsets), info=dict(self.info))
 
     def check_dim(self, dim: int, what: str = "the model") -> None:
         """Raise DimensionMismatchError unless this direction's hidden size equals ``dim``."""
@@ -136,6 +151,14 @@ class SafetyDirection:
         self.check_dim(int(acts.shape[-1]), "the activations")
         return acts.to(torch.float32) @ self.vectors.to(acts.device).T
 
+    def gate_scores(self, activations: torch.Tensor) -> torch.Tensor:
+        """Scores ``[..., K]`` compared with ``thresholds``: the read-outs if present, else projections."""
+        if self.gate_vectors is None or self.gate_offsets is None:
+            return self.scores(activations)
+        acts = as_float_tensor(activations, "activations")
+        self.check_dim(int(acts.shape[-1]), "the activations")
+        return acts.to(torch.float32) @ self.gate_vectors.to(acts.device, torch.float32).T + self.gate_offsets.to(acts.device)
+
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
         """Write a ``.safetensors`` file; refuses to overwrite unless ``overwrite=True``."""
@@ -144,6 +167,8 @@ class SafetyDirection:
             tensors["thresholds"] = self.thresholds
         if self.centres is not None:
             tensors["centres"] = self.centres
+        if self.gate_vectors is not None and self.gate_offsets is not None:
+            tensors["gate_vectors"], tensors["gate_offsets"] = self.gate_vectors, self.gate_offsets
         meta = {
             "safesteer.dim": str(self.dim),
             "safesteer.categories": encode_json(list(self.categories)),
@@ -174,6 +199,7 @@ class SafetyDirection:
             direction = cls(
                 vectors=vectors, categories=tuple(categories), scale=tensors["scale"],
                 thresholds=tensors.get("thresholds"), centres=tensors.get("centres"),
+                gate_vectors=tensors.get("gate_vectors"), gate_offsets=tensors.get("gate_offsets"),
                 pooling=meta.get("safesteer.pooling", "mean"), layer=meta.get("safesteer.layer", ""),
                 source_model=meta.get("safesteer.source_model", ""),
                 source_fingerprint=meta.get("safesteer.source_fingerprint", ""), info=info,
@@ -296,7 +322,8 @@ def orthogonalize_categories(
     "lowdin" is symmetric orthogonalisation ``V' = (V V^T)^{-1/2} V``: the orthonormal set closest
     to the originals, independent of category order. "gram_schmidt" keeps the first category fixed
     and orthogonalises the rest in order. Each new scale is the raw mean difference projected on
-    the new axis, ``scale_k * <v_k, v'_k>``. Gate thresholds and centres are dropped (recalibrate).
+    the new axis, ``scale_k * <v_k, v'_k>``. Gate thresholds, centres and read-outs are dropped
+    (recalibrate).
     """
     rows = [i for i, c in enumerate(direction.categories) if c not in set(exclude)]
     if len(rows) < 2:
@@ -327,7 +354,8 @@ def orthogonalize_categories(
         scale[src_row] = direction.scale[src_row] * cos
     info = dict(direction.info)
     info["orthogonalized"] = {"method": method, "categories": [direction.categories[r] for r in rows]}
-    return replace(direction, vectors=vectors, scale=scale, thresholds=None, centres=None, info=info)
+    return replace(direction, vectors=vectors, scale=scale, thresholds=None, centres=None, gate_vectors=None,
+                   gate_offsets=None, info=info)
 
 
 def calibrate_gates(
@@ -341,14 +369,17 @@ def calibrate_gates(
 
     ``benign_activations``: ``[N, D]`` pooled vectors, or ``[N, T, D]`` states pooled with the
     direction's own pooling. The threshold is the ``false_positive_rate`` quantile of the benign
-    projections (see :func:`metrics.calibrate_threshold`), so at most that share of benign
-    prompts opens a gate; the centre is the benign mean projection.
+    gate scores (see :meth:`SafetyDirection.gate_scores` and :func:`metrics.calibrate_threshold`),
+    so at most that share of benign prompts opens a gate; the centre is the benign mean projection.
     """
     acts = _pooled(benign_activations, mask, direction.pooling if direction.pooling != "pooled" else "mean", k,
                    "benign activations")
     direction.check_dim(int(acts.shape[1]), "the benign activations")
     scores = acts @ direction.vectors.to(torch.float64).T
-    thresholds = torch.tensor([calibrate_threshold(scores[:, i], false_positive_rate) for i in range(scores.shape[1])],
+    gate = scores
+    if direction.gate_vectors is not None and direction.gate_offsets is not None:
+        gate = acts @ direction.gate_vectors.to(torch.float64).T + direction.gate_offsets.to(torch.float64)
+    thresholds = torch.tensor([calibrate_threshold(gate[:, i], false_positive_rate) for i in range(gate.shape[1])],
                               dtype=torch.float32)
     centres = scores.mean(0).to(torch.float32)
     info = dict(direction.info)

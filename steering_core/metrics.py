@@ -72,9 +72,11 @@ def auroc(positive_scores: object, negative_scores: object) -> float:
 def calibrate_threshold(benign_scores: object, false_positive_rate: float = 0.05) -> float:
     """Gate threshold from benign prompts only.
 
-    Returns the order statistic at index ``floor(q * n)`` (0-based) of the sorted benign scores,
-    with ``q = false_positive_rate``; a gate ``score < threshold`` then fires on at most ``q * n``
-    of these benign prompts (fewer when scores tie). ``q = 0`` gives the minimum benign score.
+    With the benign scores sorted, take the order statistic ``s_i`` at index ``i = floor(q * n)``
+    (0-based, ``q = false_positive_rate``) and return the midpoint between it and the next lower
+    distinct score (or, when ``s_i`` is the minimum, ``s_i`` minus half the gap to the next higher
+    one). A gate ``score < threshold`` then fires on at most ``q * n`` of these benign prompts, and
+    the margin keeps that true when the scores are recomputed in another precision.
     """
     if not 0.0 <= false_positive_rate < 1.0:
         raise SafeSteerError(f"false_positive_rate must be in [0, 1), got {false_positive_rate}.")
@@ -82,9 +84,14 @@ def calibrate_threshold(benign_scores: object, false_positive_rate: float = 0.05
     if scores.numel() == 0:
         raise SafeSteerError("threshold calibration needs at least one benign score.")
     require_finite(scores, "benign scores")
-    sorted_scores, _ = torch.sort(scores)
-    index = int(false_positive_rate * scores.numel())
-    return float(sorted_scores[index])
+    distinct = torch.unique(scores)  # sorted ascending
+    pivot = torch.sort(scores).values[int(false_positive_rate * scores.numel())]
+    position = int(torch.searchsorted(distinct, pivot))
+    if position > 0:
+        return float((distinct[position - 1] + pivot) / 2)
+    if distinct.numel() > 1:
+        return float(pivot - (distinct[1] - pivot) / 2)
+    return float(pivot - max(abs(float(pivot)), 1.0) * 1e-3)
 
 
 def r_squared(target: torch.Tensor, prediction: torch.Tensor, reference_mean: torch.Tensor | None = None) -> float:

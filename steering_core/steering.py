@@ -6,7 +6,9 @@ With ``v_k`` unit (unsafe -> safe), strength ``a_k``, scale ``c_k`` (``beta |v_s
 transport), threshold ``t_k`` and centre ``m_k``:
 
     add:          h + sum_k a_k c_k v_k                        (every token in the mask)
-    gated:        h + sum_k a_k c_k [s_k < t_k] v_k            (only where the gate fires)
+    gated:        h + sum_k a_k c_k [g_k < t_k] v_k            (only where the gate fires; g_k is the
+                                                                direction's gate score: its read-out
+                                                                if it has one, else s_k)
     project_out:  h + sum_k a_k relu(m_k - s_k) v_k            (removes the unsafe-side part of the
                                                                 projection below the centre; with
                                                                 m_k = t_k this is a gated clamp)
@@ -101,6 +103,8 @@ class SteeringOp:
         self._scale = d.scale[active].to(torch.float32)
         self._thresholds: torch.Tensor | None = None
         self._centres: torch.Tensor | None = None
+        self._gate_vectors: torch.Tensor | None = None
+        self._gate_offsets: torch.Tensor | None = None
         if cfg.mode == "gated":
             thr = _per_category(cfg.thresholds, k, "thresholds")
             if thr is None:
@@ -111,12 +115,15 @@ class SteeringOp:
                     )
                 thr = d.thresholds.to(torch.float32)
             self._thresholds = thr[active]
+            if d.gate_vectors is not None and d.gate_offsets is not None:
+                self._gate_vectors = d.gate_vectors[active].to(torch.float32).contiguous()
+                self._gate_offsets = d.gate_offsets[active].to(torch.float32)
         elif cfg.mode in ("project_out", "ablate"):
             cen = _per_category(cfg.centres, k, "centres")
             if cen is None:
                 cen = d.centres.to(torch.float32) if d.centres is not None else torch.zeros(k)
             self._centres = cen[active]
-        self._cache: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+        self._cache: dict[tuple[str, torch.device, torch.dtype], torch.Tensor] = {}
 
     @property
     def is_identity(self) -> bool:
@@ -124,12 +131,21 @@ class SteeringOp:
         return self._vectors.shape[0] == 0
 
     def _basis(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        key = (device, dtype)
+        key = ("basis", device, dtype)
         if key not in self._cache:
             # renormalise in the working dtype so <v, v> = 1 to that dtype's precision
             vectors = self._vectors.to(device=device, dtype=torch.promote_types(dtype, torch.float32))
             self._cache[key] = (vectors / vectors.norm(dim=1, keepdim=True)).to(dtype)
         return self._cache[key]
+
+    def _readout(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``([K, D] vectors, [K] offsets or None)`` whose scores the mode compares."""
+        if self._gate_vectors is None:
+            return self._basis(device, dtype), None
+        key = ("readout", device, dtype)
+        if key not in self._cache:
+            self._cache[key] = self._gate_vectors.to(device=device, dtype=dtype)
+        return self._cache[key], self._gate_offsets.to(device)  # type: ignore[union-attr]
 
     def _coefficients(self, scores: torch.Tensor) -> torch.Tensor:
         """``[N, K]`` coefficients from projections, in the projections' dtype."""
@@ -167,7 +183,10 @@ class SteeringOp:
             coef = None
             touched = mask
         else:
-            scores = self._scores(hidden, flat, vectors, token_mask)
+            readout, offsets = self._readout(hidden.device, hidden.dtype) if self.config.mode == "gated" else (vectors, None)
+            scores = self._scores(hidden, flat, readout, token_mask)
+            if offsets is not None:
+                scores = scores + offsets.to(scores.dtype)
             coef = self._coefficients(scores)
             if mask is not None:
                 coef = coef * mask.unsqueeze(1)

@@ -97,14 +97,15 @@ def test_parallel_categories_cannot_be_orthogonalised() -> None:
         sc.orthogonalize_categories(d)
 
 
-def test_calibrate_gates_uses_benign_order_statistic_and_mean() -> None:
+def test_calibrate_gates_uses_benign_quantile_midpoint_and_mean() -> None:
     rng = np.random.default_rng(5)
     d = sc.SafetyDirection.from_vectors(torch.tensor(rng.normal(size=(2, 12))), ["a", "b"])
     benign = rng.normal(size=(40, 12))
     cal = sc.calibrate_gates(d, benign, false_positive_rate=0.1)
     scores = benign @ d.vectors.double().numpy().T
     for k in range(2):
-        assert cal.thresholds[k].item() == pytest.approx(np.sort(scores[:, k])[4], rel=1e-5)
+        ordered = np.sort(scores[:, k])  # index floor(0.1 * 40) = 4, midpoint with the score below
+        assert cal.thresholds[k].item() == pytest.approx((ordered[3] + ordered[4]) / 2, rel=1e-5)
         assert cal.centres[k].item() == pytest.approx(scores[:, k].mean(), rel=1e-5, abs=1e-6)
         assert (scores[:, k] < cal.thresholds[k].item() - 1e-6).mean() <= 0.1
 

@@ -75,6 +75,15 @@ def test_cross_layer_transport_on_real_encoder(minilm, splits) -> None:
         safe, unsafe = _held_out_states(target, held, category)
         aucs.append(sc.direction_auroc(moved, safe, unsafe, category))
         print(f"  transferred AUROC {category:18s} {aucs[-1]:.3f}")
+    # gates: benign anchors (positives) against held-out unsafe prompts, read-out vs plain projection
+    benign = encode_pooled(target, anchors)
+    unsafe = _held_out_states(target, held, sc.GLOBAL)[1]
+    gate_readout = sc.auroc(moved.gate_scores(benign)[:, 0], moved.gate_scores(unsafe)[:, 0])
+    gate_projection = sc.auroc(moved.scores(benign)[:, 0], moved.scores(unsafe)[:, 0])
+    print(f"  gate AUROC benign anchors vs unsafe: read-out {gate_readout:.3f}, projection {gate_projection:.3f}")
+    assert gate_readout >= 0.9 and gate_readout > gate_projection
+    opened = (moved.gate_scores(unsafe)[:, 0] < moved.thresholds[0]).float().mean().item()
+    assert opened >= 0.6  # most unsafe prompts open the global gate calibrated at 5 % benign
     cosines = [r.cosine_to_native for r in report.rows]
     assert np.mean(cosines) >= 0.4
     assert min(r.coverage for r in report.rows) >= 0.7

@@ -80,7 +80,7 @@ def _assert_direction_equal(a: SafetyDirection, b: SafetyDirection) -> None:
     """Every tensor bit-identical and every other field equal."""
     assert torch.equal(a.vectors, b.vectors) and a.vectors.dtype == b.vectors.dtype
     assert torch.equal(a.scale, b.scale) and a.scale.dtype == b.scale.dtype
-    for name in ("thresholds", "centres"):
+    for name in ("thresholds", "centres", "gate_vectors", "gate_offsets"):
         ta, tb = getattr(a, name), getattr(b, name)
         assert (ta is None) == (tb is None), name
         if ta is not None:

@@ -83,12 +83,14 @@ def test_auroc_nonfinite_raises(pos: list, neg: list) -> None:
 
 # ---------------------------------------------------------------------- calibrate_threshold
 def test_calibrate_threshold_hand_cases() -> None:
-    """Sorted [1, 2, 3, 4, 5]: rate 0.2 -> index floor(1.0) = 1 -> 2.0; rate 0 -> minimum 1.0."""
+    """Sorted [1, 2, 3, 4, 5]: rate 0.2 -> index 1 (score 2), midpoint with 1 -> 1.5;
+    rate 0 -> minimum 1 minus half the gap to 2 -> 0.5; rate 0.4 -> index 2 -> 2.5."""
     scores = [5, 1, 3, 2, 4]
-    assert calibrate_threshold(scores, 0.2) == 2.0
-    assert calibrate_threshold(scores, 0.0) == 1.0
-    assert calibrate_threshold(scores, 0.39) == 2.0
-    assert calibrate_threshold(scores, 0.4) == 3.0
+    assert calibrate_threshold(scores, 0.2) == 1.5
+    assert calibrate_threshold(scores, 0.0) == 0.5
+    assert calibrate_threshold(scores, 0.39) == 1.5
+    assert calibrate_threshold(scores, 0.4) == 2.5
+    assert calibrate_threshold([2.0, 2.0, 2.0], 0.5) == pytest.approx(2.0 - 2e-3)
 
 
 RATES = [0.0, 0.01, 0.05, 0.1, 0.2, 0.25, 0.5, 0.9, 0.99]
@@ -97,17 +99,22 @@ RATES = [0.0, 0.01, 0.05, 0.1, 0.2, 0.25, 0.5, 0.9, 0.99]
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 @pytest.mark.parametrize("ties", [False, True])
 def test_calibrate_threshold_rate_property(seed: int, ties: bool) -> None:
-    """Share strictly below the threshold is <= rate, while share at or below it exceeds rate (tightness)."""
+    """Share strictly below the threshold is <= rate; the threshold sits strictly between two
+    neighbouring distinct scores; and it is tight: the next score up already exceeds the rate."""
     rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 300))
+    n = int(rng.integers(2, 300))
     scores = rng.integers(-3, 4, size=n).astype(np.float64) if ties else rng.normal(size=n)
+    distinct = np.unique(scores)
     for rate in RATES:
         thr = calibrate_threshold(torch.from_numpy(scores), rate)
-        assert thr in set(scores.tolist())
+        assert thr not in set(scores.tolist())
         below = float(np.mean(scores < thr))
-        at_or_below = float(np.mean(scores <= thr))
         assert below <= rate, (rate, n, thr)
-        assert at_or_below > rate, (rate, n, thr)
+        next_up = distinct[distinct > thr].min()
+        assert float(np.mean(scores <= next_up)) > rate, (rate, n, thr)
+        lower = distinct[distinct < thr]
+        if lower.size:
+            assert thr == pytest.approx((lower.max() + next_up) / 2)
 
 
 @pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, math.nan])

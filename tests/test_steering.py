@@ -188,3 +188,17 @@ def test_calibrated_direction_gates_with_its_own_thresholds() -> None:
     out = sc.steer(benign_t, d, 1.0, "gated")
     n_changed = int((out != benign_t).any(-1).sum())
     assert 0 < n_changed <= 10  # at most 5 % of 200 benign prompts open the gate
+
+
+def test_gated_mode_uses_read_outs_when_present() -> None:
+    base = _direction(k=2, d=10, seed=7)
+    g = torch.Generator().manual_seed(8)
+    readout, offsets = torch.randn(2, 10, generator=g), torch.tensor([0.3, -0.2])
+    d = sc.SafetyDirection(vectors=base.vectors, categories=base.categories, scale=base.scale,
+                           gate_vectors=readout, gate_offsets=offsets, thresholds=torch.tensor([0.1, 0.0]))
+    h = torch.randn(3, 6, 10, generator=g, dtype=torch.float64)
+    out = sc.steer(h, d, [1.0, 2.0], "gated")
+    gate = (h @ readout.double().T + offsets.double()) < torch.tensor([0.1, 0.0], dtype=torch.float64)
+    coef = gate.double() * torch.tensor([1.0, 2.0], dtype=torch.float64) * d.scale.double()
+    torch.testing.assert_close(out, h + coef @ d.vectors.double(), atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(d.gate_scores(h.float()), (h @ readout.double().T + offsets.double()).float())

@@ -82,10 +82,30 @@ def test_transported_direction_matches_native(world: dict[str, np.ndarray], kind
     assert report.rows[0].coverage > 0.9
     # magnitude calibration: |v_t| = beta |v_s|
     assert moved.scale[0].item() == pytest.approx(alignment.beta * source_dir.scale[0].item(), rel=1e-5)
-    # gates calibrated on the stored benign target anchors only
-    assert moved.thresholds is not None
-    benign_scores = moved.scores(torch.tensor(world["tgt_anchor"], dtype=torch.float32))[:, 0]
-    assert float((benign_scores < moved.thresholds[0]).float().mean()) <= 0.06
+    # gates calibrated on the stored benign target anchors only: at most 5 % of them open a gate
+    assert moved.thresholds is not None and moved.gate_vectors is not None
+    benign_scores = moved.gate_scores(alignment.target_anchor_sample)[:, 0]
+    assert int((benign_scores < moved.thresholds[0]).sum()) <= int(0.05 * len(benign_scores))
+
+
+def test_readout_reproduces_source_projection_from_target_states(world: dict[str, np.ndarray]) -> None:
+    """The gate read-out, fitted on benign anchors, predicts the source projection of new prompts."""
+    source_dir = sc.estimate_direction(world["src_safe"], world["src_unsafe"], pooling="pooled")
+    alignment = sc.fit_alignment(world["src_anchor"], world["tgt_anchor"], "ridge")
+    moved = alignment.transport(source_dir)
+    src_scores = np.concatenate([world["src_safe"], world["src_unsafe"]]) @ source_dir.vectors[0].double().numpy()
+    tgt_states = torch.tensor(np.concatenate([world["tgt_safe"], world["tgt_unsafe"]]), dtype=torch.float32)
+    predicted = moved.gate_scores(tgt_states)[:, 0].double().numpy()
+    assert np.corrcoef(src_scores, predicted)[0, 1] > 0.9
+    # numpy reference of the read-out: ridge of source scores on target anchors (relative lambda 1e-2)
+    xs = alignment.source_anchor_sample.double().numpy()
+    yt = alignment.target_anchor_sample.double().numpy()
+    v = source_dir.vectors[0].double().numpy()
+    yc, t = yt - yt.mean(0), (xs - xs.mean(0)) @ v
+    lam = 1e-2 * (yc ** 2).sum() / yc.shape[1]
+    r = np.linalg.solve(yc.T @ yc + lam * np.eye(yc.shape[1]), yc.T @ (t - t.mean()))
+    np.testing.assert_allclose(moved.gate_vectors[0].double().numpy(), r, rtol=1e-4, atol=1e-6)
+    assert moved.gate_offsets[0].item() == pytest.approx(v @ xs.mean(0) - r @ yt.mean(0), rel=1e-4, abs=1e-5)
 
 
 def test_universal_svd_over_transported_sources_recovers_native_axis(world: dict[str, np.ndarray]) -> None:
