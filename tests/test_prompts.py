@@ -157,28 +157,21 @@ def test_read_pairs_header_only_raises(tmp_path: Path) -> None:
         read_prompt_pairs(path)
 
 
-@pytest.mark.parametrize("content", ["a cat,a dead cat\nx,y\n", "prompt,other\nx,y\n", "safe,bad\nx,y\n"])
-def test_read_pairs_csv_without_header_raises(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "pairs.csv"
+MALFORMED_PAIR_FILES = [
+    # CSV without a safe/unsafe header
+    *[("pairs.csv", content, "header") for content in ("a cat,a dead cat\nx,y\n", "prompt,other\nx,y\n", "safe,bad\nx,y\n")],
+    # a CSV row lacking its unsafe (or safe) prompt: the error names the row number
+    *[("pairs.csv", f"safe,unsafe\ngood,bad\n{row}\n", "row 3") for row in ("only safe", "only safe,", "only safe,   ", ",only unsafe")],
+    # a malformed text line: the error names the line number
+    *[("pairs.txt", f"good || bad\n{line}\n", "line 2") for line in ("just one prompt", "a || b || c", "a\tb\tc", "  || unsafe only")],
+]
+
+
+@pytest.mark.parametrize("name,content,match", MALFORMED_PAIR_FILES)
+def test_read_pairs_malformed_file_raises(tmp_path: Path, name: str, content: str, match: str) -> None:
+    path = tmp_path / name
     path.write_text(content, encoding="utf-8")
-    with pytest.raises(PromptDataError, match="header"):
-        read_prompt_pairs(path)
-
-
-@pytest.mark.parametrize("row", ["only safe", "only safe,", "only safe,   ", ",only unsafe"])
-def test_read_pairs_row_missing_field_raises(tmp_path: Path, row: str) -> None:
-    """A row lacking its unsafe (or safe) prompt is an error naming the row number."""
-    path = tmp_path / "pairs.csv"
-    path.write_text(f"safe,unsafe\ngood,bad\n{row}\n", encoding="utf-8")
-    with pytest.raises(PromptDataError, match="row 3"):
-        read_prompt_pairs(path)
-
-
-@pytest.mark.parametrize("line", ["just one prompt", "a || b || c", "a\tb\tc", "  || unsafe only"])
-def test_read_pairs_txt_malformed_line_raises(tmp_path: Path, line: str) -> None:
-    path = tmp_path / "pairs.txt"
-    path.write_text(f"good || bad\n{line}\n", encoding="utf-8")
-    with pytest.raises(PromptDataError, match="line 2"):
+    with pytest.raises(PromptDataError, match=match):
         read_prompt_pairs(path)
 
 
