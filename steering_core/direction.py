@@ -122,6 +122,15 @@ class SafetyDirection:
         """``[K, D]`` vectors times their scale (the raw mean differences)."""
         return self.vectors * self.scale.unsqueeze(1)
 
+    @property
+    def prompt_pooling(self) -> tuple[str, int]:
+        """``(pooling, k)`` to pool ``[N, T, D]`` token states the way this direction's prompts were.
+
+        A direction estimated from already pooled vectors pools token states by masked mean.
+        """
+        pooling = self.pooling if self.pooling in ("mean", "last_k") else "mean"
+        return pooling, int(self.info.get("pooling_k", 5))
+
     def index(self, category: str) -> int:
         try:
             return self.categories.index(category)
@@ -363,17 +372,16 @@ def calibrate_gates(
     benign_activations: object,
     false_positive_rate: float = 0.05,
     mask: object | None = None,
-    k: int = 5,
 ) -> SafetyDirection:
     """Set each category's gate threshold and centre from **benign prompts only**.
 
-    ``benign_activations``: ``[N, D]`` pooled vectors, or ``[N, T, D]`` states pooled with the
-    direction's own pooling. The threshold is the ``false_positive_rate`` quantile of the benign
+    ``benign_activations``: ``[N, D]`` pooled vectors, or ``[N, T, D]`` states (with ``mask``)
+    pooled the way the direction's prompts were (:attr:`SafetyDirection.prompt_pooling`). The threshold is the ``false_positive_rate`` quantile of the benign
     gate scores (see :meth:`SafetyDirection.gate_scores` and :func:`metrics.calibrate_threshold`),
     so at most that share of benign prompts opens a gate; the centre is the benign mean projection.
     """
-    acts = _pooled(benign_activations, mask, direction.pooling if direction.pooling != "pooled" else "mean", k,
-                   "benign activations")
+    pooling, k = direction.prompt_pooling
+    acts = _pooled(benign_activations, mask, pooling, k, "benign activations")
     direction.check_dim(int(acts.shape[1]), "the benign activations")
     scores = acts @ direction.vectors.to(torch.float64).T
     gate = scores

@@ -31,7 +31,7 @@ import torch
 
 from .direction import SafetyDirection
 from .errors import SafeSteerError
-from .pooling import masked_mean
+from .pooling import pool
 from .validation import as_float_tensor
 
 MODES: tuple[str, ...] = ("add", "gated", "project_out", "ablate")
@@ -62,8 +62,8 @@ class SteeringConfig:
         thresholds: gate thresholds t_k for "gated"; default: the direction's calibrated ones.
         centres: centres m_k for "project_out"/"ablate"; default: the direction's benign mean
             projection if calibrated, else 0.
-        gate_scope: "token" (each token's own projection) or "sequence" (masked-mean projection of
-            the whole prompt, so a prompt is steered as a unit).
+        gate_scope: "token" (each token's own score) or "sequence" (the score of the whole prompt,
+            pooled the way the direction's prompts were, so a prompt is steered as a unit).
     """
 
     mode: str = "add"
@@ -216,7 +216,8 @@ class SteeringOp:
             return (flat @ vectors.T).to(work)
         if hidden.ndim != 3:
             raise SafeSteerError(f"gate_scope='sequence' needs [B, T, D] activations, got {tuple(hidden.shape)}.")
-        pooled = masked_mean(hidden.to(work), token_mask)
+        pooling, k = self.direction.prompt_pooling
+        pooled = pool(hidden.to(work), token_mask, pooling, k)
         per_seq = pooled @ vectors.to(work).T  # [B, K]
         return per_seq.unsqueeze(1).expand(hidden.shape[0], hidden.shape[1], -1).reshape(-1, per_seq.shape[1])
 

@@ -202,3 +202,15 @@ def test_gated_mode_uses_read_outs_when_present() -> None:
     coef = gate.double() * torch.tensor([1.0, 2.0], dtype=torch.float64) * d.scale.double()
     torch.testing.assert_close(out, h + coef @ d.vectors.double(), atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(d.gate_scores(h.float()), (h @ readout.double().T + offsets.double()).float())
+
+
+def test_sequence_gate_pools_like_the_direction() -> None:
+    """A last-k direction gates a prompt on the mean of its last k real tokens, not on all of them."""
+    v = torch.zeros(4, dtype=torch.float64)
+    v[0] = 1.0
+    d = sc.SafetyDirection.from_vectors(v, pooling="last_k", info={"pooling_k": 2})
+    h = torch.zeros(1, 5, 4, dtype=torch.float64)
+    h[0, :3, 0] = 5.0   # early tokens look safe
+    h[0, 3:, 0] = -1.0  # the last two real tokens look unsafe: last-2 mean -1, full mean 2.6
+    out = sc.steer(h, d, 1.0, "gated", thresholds=0.0, gate_scope="sequence")
+    torch.testing.assert_close(out - h, v.expand(1, 5, 4))
