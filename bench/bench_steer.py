@@ -33,8 +33,8 @@ def run(device: torch.device, dtype: torch.dtype = torch.float32, shape: tuple[i
     rows = []
     for mode in ("add", "gated", "project_out"):
         op = sc.SteeringOp(direction, sc.SteeringConfig(mode=mode, strength=[1.0, 0.5, 2.0, 1.5, 0.8, 1.2]))
-        steered_s, add_s, ratio = interleaved_ratio(lambda: op(hidden), lambda: hidden + bias, device)
-        peak = peak_extra_bytes(lambda: op(hidden), device)
+        steered_s, add_s, ratio = interleaved_ratio(lambda op=op: op(hidden), lambda: hidden + bias, device)
+        peak = peak_extra_bytes(lambda op=op: op(hidden), device)
         add_peak = peak_extra_bytes(lambda: hidden + bias, device)
         rows.append({
             "bench": "multi_category_steer", "mode": mode, "shape": list(shape), "dtype": str(dtype).replace("torch.", ""),

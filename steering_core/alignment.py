@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -162,8 +162,7 @@ class Alignment:
         yc = yt - my
         lam = float(self.settings.get("readout_lam", 1e-2)) * float(torch.linalg.vector_norm(yc)) ** 2 / yc.shape[1]
         solution = ridge_solve(yc, targets - targets.mean(0), lam)
-        weight = solution.weight if solution.weight is not None else solution.dual_basis.T @ solution.dual_coef  # type: ignore[union-attr]
-        vectors = weight.T  # [K, Dt]
+        vectors = solution.dense_weight().T  # [K, Dt]
         offsets = (v @ mx) - vectors @ my
         return vectors.to(torch.float32).contiguous(), offsets.to(torch.float32)
 
@@ -424,7 +423,7 @@ def fit_alignment(
         gram, gram_is_dual = solution.gram, solution.weight is None
         if solution.weight is not None:
             params["map.weight"] = solution.weight
-        else:
+        elif solution.dual_basis is not None and solution.dual_coef is not None:
             params["map.dual_basis"], params["map.dual_coef"] = solution.dual_basis, solution.dual_coef
         settings.update({"lam": lam, "lam_mode": lam_mode, "lam_absolute": lam_abs,
                          "solve": "dual" if gram_is_dual else "primal"})

@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     moved = alignment.transport(direction, native=native)
     target_held = _held_out(target, held)
     say(f"\n## 2. Transport into {target.name} ({args.map} map, fitted on benign anchors only)\n")
-    say(sc.transport_report(moved).to_markdown())
+    report = sc.transport_report(moved)
+    assert report is not None and moved.thresholds is not None
+    say(report.to_markdown())
     benign = encode_pooled(target, anchors)
     say("\nHeld-out safe vs unsafe (AUROC), and benign anchors vs unsafe prompts as a gate sees them:\n")
     say("| category | native | transferred | gate: transferred projection | gate: read-out |\n|---|---|---|---|---|")

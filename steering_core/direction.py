@@ -341,8 +341,8 @@ def orthogonalize_categories(
     gram = v @ v.T
     evals, evecs = torch.linalg.eigh(gram)
     if float(evals.min()) < 1e-6:
-        cos = gram - torch.eye(len(rows), dtype=torch.float64)
-        i, j = divmod(int(cos.abs().argmax()), len(rows))
+        off_diagonal = gram - torch.eye(len(rows), dtype=torch.float64)
+        i, j = divmod(int(off_diagonal.abs().argmax()), len(rows))
         raise SafeSteerError(
             f"categories {direction.categories[rows[i]]!r} and {direction.categories[rows[j]]!r} are nearly parallel "
             f"(cosine {float(gram[i, j]):.4f}); they cannot be orthogonalised. Merge them or drop one."

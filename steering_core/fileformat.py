@@ -98,7 +98,7 @@ def _read_header(path: Path) -> dict[str, Any]:
     for name, entry in header.items():
         if name == "__metadata__":
             continue
-        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        offsets: Any = entry.get("data_offsets") if isinstance(entry, dict) else None
         valid = isinstance(offsets, list) and len(offsets) == 2 and all(
             isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets) and offsets[0] <= offsets[1]
         if not valid:

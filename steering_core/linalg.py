@@ -28,6 +28,13 @@ class RidgeSolution:
     dual_coef: torch.Tensor | None
     gram: torch.Tensor  # Xc^T Xc (primal) or Xc Xc^T (dual), without lam; reused for the principal basis
 
+    def dense_weight(self) -> torch.Tensor:
+        """``W [Ds, Dt]`` as one matrix (formed from the factors in the dual case)."""
+        if self.weight is not None:
+            return self.weight
+        assert self.dual_basis is not None and self.dual_coef is not None
+        return self.dual_basis.T @ self.dual_coef
+
 
 def _cholesky(matrix: torch.Tensor, lam: float) -> torch.Tensor:
     """Cholesky factor; retries in float64 when float32 is not accurate enough."""

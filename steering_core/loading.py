@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from .alignment import KIND as ALIGNMENT_KIND
 from .alignment import Alignment
@@ -11,7 +12,7 @@ from .direction import SafetyDirection
 from .errors import SafeSteerFileError
 from .fileformat import peek_kind
 
-_LOADERS = {DIRECTION_KIND: SafetyDirection.load, ALIGNMENT_KIND: Alignment.load}
+_LOADERS: dict[str, Callable[[str | os.PathLike[str]], SafetyDirection | Alignment]] = {DIRECTION_KIND: SafetyDirection.load, ALIGNMENT_KIND: Alignment.load}
 
 
 def load(path: str | os.PathLike[str]) -> SafetyDirection | Alignment:

@@ -202,6 +202,7 @@ class SteeringOp:
             chunk, target = flat[start:stop], out[start:stop]
             # written straight into the output, then untouched rows restored bit-exactly (no temporaries)
             if coef is None:
+                assert delta is not None
                 torch.add(chunk, delta, out=target)
             else:
                 torch.addmm(chunk, coef[start:stop], vectors, out=target)
