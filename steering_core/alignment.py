@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .direction import SafetyDirection, calibrate_gates, cosine
+from .direction import SafetyDirection, calibrate_gates, cosine, gates_from_scores
 from .errors import DimensionMismatchError, SafeSteerError, SafeSteerFileError
 from .fileformat import decode_json, encode_json, read_safesteer_file, require_keys, write_safesteer_file
 from .linalg import principal_basis, procrustes_solve, ridge_solve
@@ -37,6 +37,7 @@ from .validation import as_float_tensor, require_finite
 KIND = "Alignment"
 MAP_KINDS: tuple[str, ...] = ("ridge", "procrustes", "mlp")
 LOW_COVERAGE = 0.5
+READOUT_FOLDS = 5
 _MLP_KEYS = ("map.fc1.weight", "map.fc1.bias", "map.fc2.weight", "map.fc2.bias")
 
 
@@ -143,28 +144,48 @@ class Alignment:
             shifted = self._apply_centred(anchors.unsqueeze(0) + v.unsqueeze(1))  # [K, M, Dt]
         return (shifted - base.unsqueeze(0)).mean(dim=1)
 
-    def readouts(self, unit_vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Target-space read-outs reproducing source projections: ``([K, Dt], [K])``.
+    def readouts(self, source_vectors: torch.Tensor, source_offsets: torch.Tensor | None = None,
+                 folds: int = READOUT_FOLDS) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Target-space read-outs reproducing source scores, fitted on the benign anchor pairs.
 
-        For each unit source direction ``v``, ridge-regress the source score ``v . x`` of the
-        stored benign anchor pairs on their target activations ``y`` (centred, relative lambda as
-        in the fit): ``r = argmin sum_i (r . (y_i - mean_y) - v . (x_i - mean_x))^2 + lam |r|^2``.
-        Then ``y . r + (v . mean_x - r . mean_y)`` estimates the source projection of the same
-        prompt. Gating a transported direction on this score needs no unsafe target data.
+        The source score of a prompt is ``g . x + b`` (``source_vectors [K, Ds]``, offsets ``[K]``,
+        default 0: a plain projection). For each k, ridge-regress that score of the stored anchor
+        pairs on their target activations (centred, lambda relative to the mean target variance):
+        ``r = argmin sum_i (r . (y_i - mean_y) - g . (x_i - mean_x))^2 + lam |r|^2``; then
+        ``y . r + (g . mean_x + b - r . mean_y)`` estimates the source score of the same prompt.
+
+        Returns ``(vectors [K, Dt], offsets [K], held_out_scores [m, K])``; the last are each
+        anchor's score from a read-out fitted on the other folds (``folds``-fold cross-fitting),
+        for calibrating gates on prompts the read-out has not seen.
         """
         if self.source_anchor_sample is None or self.target_anchor_sample is None:
             raise SafeSteerError("this alignment stores no anchor sample, so read-outs cannot be fitted; refit it.")
         xs = self.source_anchor_sample.to(torch.float64)
         yt = self.target_anchor_sample.to(torch.float64)
-        mx, my = xs.mean(0), yt.mean(0)
-        v = unit_vectors.to(torch.float64)
-        targets = (xs - mx) @ v.T  # [m, K]
-        yc = yt - my
-        lam = float(self.settings.get("readout_lam", 1e-2)) * float(torch.linalg.vector_norm(yc)) ** 2 / yc.shape[1]
-        solution = ridge_solve(yc, targets - targets.mean(0), lam)
-        vectors = solution.dense_weight().T  # [K, Dt]
-        offsets = (v @ mx) - vectors @ my
-        return vectors.to(torch.float32).contiguous(), offsets.to(torch.float32)
+        g = source_vectors.to(torch.float64)
+        b = torch.zeros(g.shape[0], dtype=torch.float64) if source_offsets is None else source_offsets.to(torch.float64)
+        scores = xs @ g.T + b  # [m, K]
+        rel = float(self.settings.get("readout_lam", 1e-2))
+
+        def fit(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            y, s = yt[rows], scores[rows]
+            my, ms = y.mean(0), s.mean(0)
+            yc = y - my
+            lam = rel * float(torch.linalg.vector_norm(yc)) ** 2 / yc.shape[1]
+            vectors = ridge_solve(yc, s - ms, lam).dense_weight().T  # [K, Dt]
+            return vectors, ms - vectors @ my
+
+        m = yt.shape[0]
+        held_out = torch.empty_like(scores)
+        order = torch.randperm(m, generator=torch.Generator().manual_seed(0))
+        n_folds = max(2, min(folds, m // 2))
+        for fold in range(n_folds):
+            test = order[fold::n_folds]
+            train = torch.cat([order[f::n_folds] for f in range(n_folds) if f != fold])
+            vectors, offsets = fit(train)
+            held_out[test] = yt[test] @ vectors.T + offsets
+        vectors, offsets = fit(torch.arange(m))
+        return vectors.to(torch.float32).contiguous(), offsets.to(torch.float32), held_out
 
     def coverage(self, vectors: torch.Tensor) -> torch.Tensor:
         """Share ``|B v|^2 / |v|^2`` of each source vector ``[K, Ds]`` inside the anchor principal subspace."""
@@ -236,16 +257,20 @@ class Alignment:
         info = dict(src.info)
         info["transport"] = report.as_dict()
         info["transported_from"] = {"model": src.source_model, "layer": src.layer, "fingerprint": src.source_fingerprint}
-        gate_vectors = gate_offsets = None
-        if readout and self.source_anchor_sample is not None and self.target_anchor_sample is not None \
-                and self.source_anchor_sample.shape[0] >= 3:
-            gate_vectors, gate_offsets = self.readouts(src.vectors)
         out = SafetyDirection(vectors=unit, categories=src.categories, scale=target_scale, pooling=src.pooling,
-                              gate_vectors=gate_vectors, gate_offsets=gate_offsets,
                               layer=self.target_layer, source_model=self.target_model,
                               source_fingerprint=self.target_fingerprint, info=info)
-        if calibrate and self.target_anchor_sample is not None and self.target_anchor_sample.shape[0] >= 2:
-            out = calibrate_gates(out, self.target_anchor_sample, false_positive_rate)
+        anchors = self.target_anchor_sample
+        if readout and self.source_anchor_sample is not None and anchors is not None and anchors.shape[0] >= 4:
+            # the source's own gate (a read-out it already carries) is what the target should reproduce
+            source_gate = src.gate_vectors if src.gate_vectors is not None else src.vectors
+            gate_vectors, gate_offsets, held_out = self.readouts(source_gate, src.gate_offsets)
+            out = replace(out, gate_vectors=gate_vectors, gate_offsets=gate_offsets)
+            if calibrate:
+                projections = anchors.to(torch.float64) @ unit.to(torch.float64).T
+                out = gates_from_scores(out, held_out, projections, false_positive_rate, method="cross_fitted")
+        elif calibrate and anchors is not None and anchors.shape[0] >= 2:
+            out = calibrate_gates(out, anchors, false_positive_rate)
         return out
 
     # ------------------------------------------------------------------ files

@@ -48,9 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     train, held = {}, {}
     for category, pairs in sc.all_category_pairs().items():
         train[category], held[category] = sc.split_pairs(pairs, holdout=0.3, seed=0)
-    anchors = sc.anchor_prompts()
+    all_anchors = sc.anchor_prompts()
+    split = int(0.85 * len(all_anchors))
+    anchors, unseen = all_anchors[:split], all_anchors[split:]  # unseen benign prompts measure the gate's false positives
     say(f"source: {source.name} {source.layer} ({source.hidden_size}-d), target: {target.name}; "
-        f"{sum(len(v) for v in train.values())} training pairs, {len(anchors)} benign anchors")
+        f"{sum(len(v) for v in train.values())} training pairs, {len(anchors)} benign anchors (+{len(unseen)} held out)")
 
     # 1. directions in the source
     direction = directions_from_pairs(source, train)
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"| {category} | {sc.direction_auroc(universal, *target_held[category], category):.3f} | {stats['mean_cosine']:.3f} |")
 
     # 4. gated steering of prompt-level target states (gates calibrated on benign anchors)
+    benign = encode_pooled(target, unseen)
     unsafe = target_held[sc.GLOBAL][1]
     op = sc.SteeringOp(moved.select([sc.GLOBAL]), sc.SteeringConfig(mode="gated", strength=args.strength))
     steered_unsafe, steered_benign = op(unsafe), op(benign)
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     say(f"\n## 4. Gated steering (strength {args.strength}, threshold {moved.thresholds[0].item():.3f})\n")
     say(f"- unsafe held-out prompts: mean projection {score(unsafe).mean():.3f} -> {score(steered_unsafe).mean():.3f}; "
         f"gate opened for {100 * opened:.0f}%")
-    say(f"- benign anchors left bit-identical: {100 * untouched:.1f}%")
+    say(f"- unseen benign prompts left bit-identical: {100 * untouched:.1f}% of {len(unseen)}")
 
     direction.save(out / "minilm_directions.safetensors", overwrite=True)
     alignment.save(out / f"minilm_l6_to_l3_{args.map}.safetensors", overwrite=True)

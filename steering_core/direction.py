@@ -376,25 +376,45 @@ def calibrate_gates(
     """Set each category's gate threshold and centre from **benign prompts only**.
 
     ``benign_activations``: ``[N, D]`` pooled vectors, or ``[N, T, D]`` states (with ``mask``)
-    pooled the way the direction's prompts were (:attr:`SafetyDirection.prompt_pooling`). The threshold is the ``false_positive_rate`` quantile of the benign
-    gate scores (see :meth:`SafetyDirection.gate_scores` and :func:`metrics.calibrate_threshold`),
-    so at most that share of benign prompts opens a gate; the centre is the benign mean projection.
+    pooled the way the direction's prompts were (:attr:`SafetyDirection.prompt_pooling`). The
+    threshold is the ``false_positive_rate`` quantile of the benign gate scores (see
+    :meth:`SafetyDirection.gate_scores` and :func:`metrics.calibrate_threshold`), so at most that
+    share of benign prompts opens a gate; the centre is the benign mean projection.
     """
     pooling, k = direction.prompt_pooling
     acts = _pooled(benign_activations, mask, pooling, k, "benign activations")
     direction.check_dim(int(acts.shape[1]), "the benign activations")
-    scores = acts @ direction.vectors.to(torch.float64).T
-    gate = scores
+    projections = acts @ direction.vectors.to(torch.float64).T
+    gate = projections
     if direction.gate_vectors is not None and direction.gate_offsets is not None:
         gate = acts @ direction.gate_vectors.to(torch.float64).T + direction.gate_offsets.to(torch.float64)
+    return gates_from_scores(direction, gate, projections, false_positive_rate)
+
+
+def gates_from_scores(
+    direction: SafetyDirection,
+    benign_gate_scores: torch.Tensor,
+    benign_projections: torch.Tensor,
+    false_positive_rate: float = 0.05,
+    method: str = "in_sample",
+) -> SafetyDirection:
+    """Thresholds from benign gate scores ``[N, K]`` and centres from benign projections ``[N, K]``.
+
+    ``method`` is recorded in ``info["gate_calibration"]`` (e.g. "cross_fitted" when the scores
+    come from read-outs fitted without those prompts).
+    """
+    gate = benign_gate_scores.to(torch.float64)
+    if gate.ndim != 2 or gate.shape[1] != direction.num_categories:
+        raise SafeSteerError(f"benign gate scores must be [N, {direction.num_categories}], got {tuple(gate.shape)}.")
     thresholds = torch.tensor([calibrate_threshold(gate[:, i], false_positive_rate) for i in range(gate.shape[1])],
                               dtype=torch.float32)
-    centres = scores.mean(0).to(torch.float32)
+    centres = benign_projections.to(torch.float64).mean(0).to(torch.float32)
     info = dict(direction.info)
     info["gate_calibration"] = {
-        "n_benign": int(scores.shape[0]),
+        "n_benign": int(gate.shape[0]),
         "false_positive_rate": false_positive_rate,
-        "benign_std": [float(s) for s in scores.std(0, unbiased=scores.shape[0] > 1)],
+        "method": method,
+        "benign_std": [float(x) for x in gate.std(0, unbiased=gate.shape[0] > 1)],
     }
     return replace(direction, thresholds=thresholds, centres=centres, info=info)
 

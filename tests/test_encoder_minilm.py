@@ -62,7 +62,8 @@ def test_cross_layer_transport_on_real_encoder(minilm, splits) -> None:
     """
     train, held = splits
     target = minilm.at_layer(3, name="all-MiniLM-L6-v2@layer3")
-    anchors = sc.anchor_prompts()
+    everything = sc.anchor_prompts()
+    anchors, fresh_benign = everything[:480], everything[480:]  # the last 105 anchors stay unseen
     alignment = sc.fit_alignment(encode_pooled(minilm, anchors), encode_pooled(target, anchors), "ridge",
                                  source_model=minilm.name, target_model=target.name)
     source_dir = directions_from_pairs(minilm, train)
@@ -83,7 +84,12 @@ def test_cross_layer_transport_on_real_encoder(minilm, splits) -> None:
     print(f"  gate AUROC benign anchors vs unsafe: read-out {gate_readout:.3f}, projection {gate_projection:.3f}")
     assert gate_readout >= 0.9 and gate_readout > gate_projection
     opened = (moved.gate_scores(unsafe)[:, 0] < moved.thresholds[0]).float().mean().item()
-    assert opened >= 0.6  # most unsafe prompts open the global gate calibrated at 5 % benign
+    fresh = encode_pooled(target, fresh_benign)
+    false_positive = (moved.gate_scores(fresh)[:, 0] < moved.thresholds[0]).float().mean().item()
+    print(f"  global gate (5 % benign calibration): opens for {100 * opened:.0f}% of held-out unsafe prompts and "
+          f"{100 * false_positive:.1f}% of {len(fresh_benign)} unseen benign prompts")
+    assert opened >= 0.6
+    assert false_positive <= 0.12  # 5 % target; binomial sd over 105 prompts is about 2 %
     cosines = [r.cosine_to_native for r in report.rows]
     assert np.mean(cosines) >= 0.4
     assert min(r.coverage for r in report.rows) >= 0.7

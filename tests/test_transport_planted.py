@@ -60,6 +60,7 @@ def world() -> dict[str, np.ndarray]:
         "src_safe": source(s_tr), "src_unsafe": source(u_tr),
         "tgt_safe": target(s_tr), "tgt_unsafe": target(u_tr),
         "tgt_safe_test": target(s_te), "tgt_unsafe_test": target(u_te),
+        "tgt_benign_fresh": target(_latents(rng, 4000, None)),
     }
 
 
@@ -82,10 +83,22 @@ def test_transported_direction_matches_native(world: dict[str, np.ndarray], kind
     assert report.rows[0].coverage > 0.9
     # magnitude calibration: |v_t| = beta |v_s|
     assert moved.scale[0].item() == pytest.approx(alignment.beta * source_dir.scale[0].item(), rel=1e-5)
-    # gates calibrated on the stored benign target anchors only: at most 5 % of them open a gate
+    # gates calibrated on benign anchors only (cross-fitted read-out scores, 5 % rate): on fresh
+    # benign prompts the gate opens about 5 % of the time (binomial sd ~0.35 % for 4000 prompts)
     assert moved.thresholds is not None and moved.gate_vectors is not None
-    benign_scores = moved.gate_scores(alignment.target_anchor_sample)[:, 0]
-    assert int((benign_scores < moved.thresholds[0]).sum()) <= int(0.05 * len(benign_scores))
+    assert moved.info["gate_calibration"]["method"] == "cross_fitted"
+    fresh = torch.tensor(world["tgt_benign_fresh"], dtype=torch.float32)
+    false_positive = float((moved.gate_scores(fresh)[:, 0] < moved.thresholds[0]).float().mean())
+    unsafe = torch.tensor(world["tgt_unsafe_test"], dtype=torch.float32)
+    opened = float((moved.gate_scores(unsafe)[:, 0] < moved.thresholds[0]).float().mean())
+    # oracle: the source's own gate on the source activations, calibrated the same way
+    source_gate = sc.calibrate_gates(source_dir, world["src_anchor"])
+    oracle = float((source_gate.scores(torch.tensor(world["src_unsafe"], dtype=torch.float32))[:, 0]
+                    < source_gate.thresholds[0]).float().mean())
+    print(f"[{kind}] gate: {100 * false_positive:.1f}% of fresh benign prompts, {100 * opened:.1f}% of unsafe ones "
+          f"(source gate on source states: {100 * oracle:.1f}%)")
+    assert false_positive <= 0.08
+    assert opened >= 0.6 * oracle
 
 
 def test_readout_reproduces_source_projection_from_target_states(world: dict[str, np.ndarray]) -> None:
