@@ -16,8 +16,9 @@ transport), threshold ``t_k`` and centre ``m_k``:
 
 Projections are measured on the input (all categories at once); for orthogonal directions this
 equals applying the categories one after another. Tokens that no category touches (outside
-``token_mask``, gate closed, already on the safe side) are returned bit-identical, and when no
-token changes, or all strengths are 0, the input tensor itself is returned. Device and dtype
+``token_mask``, gate closed, already on the safe side) are returned bit-identical; when all
+strengths are 0, or (on the CPU, where checking costs no device sync) no token changes, the input
+tensor itself is returned. Device and dtype
 are preserved (float32, float16, bfloat16); the result is written chunk by chunk straight into
 the output, so peak extra memory is the output tensor plus ``[N, K]`` coefficients.
 """
@@ -193,10 +194,12 @@ class SteeringOp:
             touched = (coef != 0).any(dim=1)
             coef = coef.to(hidden.dtype)
             delta = None
-        if not bool(touched.any()):
+        on_cpu = hidden.device.type == "cpu"
+        if on_cpu and not bool(touched.any()):  # on accelerators this check would cost a device sync
             return hidden
         out = torch.empty_like(flat)
-        rows = max(1, _CHUNK_BYTES // (self.dim * flat.element_size()))
+        # CPU: cache-sized chunks; accelerators: one pass (two kernels), still with no temporaries
+        rows = max(1, _CHUNK_BYTES // (self.dim * flat.element_size())) if on_cpu else max(1, flat.shape[0])
         for start in range(0, flat.shape[0], rows):
             stop = min(start + rows, flat.shape[0])
             chunk, target = flat[start:stop], out[start:stop]
