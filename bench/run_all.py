@@ -1,4 +1,4 @@
-"""Run every benchmark, print a table and write bench/results-<device>.json.
+"""Run every benchmark, print a table and write bench/results-<device>.json (--quick: out/bench-quick.json).
 
 Usage: python bench/run_all.py [--device cpu|cuda] [--quick]
 """
@@ -45,7 +45,9 @@ def main() -> int:
                  if "peak_extra_tensors" in row else "")
         print(f"{row['bench']:22s} {row.get('mode', ''):12s} ratio {row['ratio']:.2f} (target <= {row['target_ratio']}){extra}"
               f"  {'ok' if ok else 'OVER TARGET'}")
-    out = Path(args.out) if args.out else ROOT / "bench" / f"results-{device.type}{'-quick' if args.quick else ''}.json"
+    default = ROOT / "out" / "bench-quick.json" if args.quick else ROOT / "bench" / f"results-{device.type}.json"
+    out = Path(args.out) if args.out else default
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": machine, "rows": rows}, indent=2) + "\n")
     print(f"wrote {out}")
     return 1 if failed else 0

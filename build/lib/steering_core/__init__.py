@@ -1,0 +1,51 @@
+"""steering_core: SafeSteer's math, pure torch + numpy + safetensors + einops.
+
+Safety directions (sign: unsafe -> safe), cross-model alignment fitted on benign anchors,
+steering ops and SafeSteer files. Never imports ComfyUI; usable from any script.
+
+    >>> import steering_core as sc
+    >>> direction = sc.estimate_direction(safe_states, unsafe_states, safe_mask, unsafe_mask)
+    >>> alignment = sc.fit_alignment(source_anchor_vectors, target_anchor_vectors, kind="ridge")
+    >>> target_direction = alignment.transport(direction)
+    >>> steered = sc.steer(target_hidden, target_direction, strength=3.0)
+"""
+
+from .alignment import MAP_KINDS, Alignment, LowCoverageWarning, fit_alignment, transport_report
+from .direction import (
+    GLOBAL,
+    SafetyDirection,
+    calibrate_gates,
+    cosine,
+    direction_auroc,
+    estimate_category_directions,
+    estimate_direction,
+    orthogonalize_categories,
+)
+from .errors import (
+    DimensionMismatchError,
+    NonFiniteError,
+    PromptDataError,
+    SafeSteerError,
+    SafeSteerFileError,
+    WrongFileKindError,
+)
+from .loading import load
+from .metrics import auroc, calibrate_threshold, projection_scores, r_squared
+from .mlp_map import MLPTrainConfig
+from .pooling import pool
+from .prompts import CATEGORIES, PromptPair, all_category_pairs, anchor_prompts, category_pairs, read_prompt_pairs, read_prompts, split_pairs
+from .steering import MODES, SteeringConfig, SteeringOp, steer
+from .transport_report import TransportReport, TransportRow
+from .universal import universal_direction
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Alignment", "CATEGORIES", "DimensionMismatchError", "GLOBAL", "LowCoverageWarning", "MAP_KINDS", "MLPTrainConfig",
+    "MODES", "NonFiniteError", "PromptDataError", "PromptPair", "SafeSteerError", "SafeSteerFileError", "SafetyDirection",
+    "SteeringConfig", "SteeringOp", "TransportReport", "TransportRow", "WrongFileKindError", "all_category_pairs",
+    "anchor_prompts", "auroc", "calibrate_gates", "calibrate_threshold", "category_pairs", "cosine", "direction_auroc",
+    "estimate_category_directions", "estimate_direction", "fit_alignment", "load", "orthogonalize_categories", "pool",
+    "projection_scores", "r_squared", "read_prompt_pairs", "read_prompts", "split_pairs", "steer", "transport_report",
+    "universal_direction",
+]

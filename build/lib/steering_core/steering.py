@@ -1,0 +1,247 @@
+"""Steering operations on activations ``[..., D]`` (typically ``[B, T, D]``).
+
+All K categories are applied in one batched op: projections ``s = h @ V^T`` (``[N, K]``), a
+coefficient per token and category, then ``h + coef @ V``. No Python loop over categories.
+With ``v_k`` unit (unsafe -> safe), strength ``a_k``, scale ``c_k`` (``beta |v_s|`` after
+transport), threshold ``t_k`` and centre ``m_k``:
+
+    add:          h + sum_k a_k c_k v_k                        (every token in the mask)
+    gated:        h + sum_k a_k c_k [g_k < t_k] v_k            (only where the gate fires; g_k is the
+                                                                direction's gate score: its read-out
+                                                                if it has one, else s_k)
+    project_out:  h + sum_k a_k relu(m_k - s_k) v_k            (removes the unsafe-side part of the
+                                                                projection below the centre; with
+                                                                m_k = t_k this is a gated clamp)
+    ablate:       h + sum_k a_k (m_k - s_k) v_k                (classic two-sided directional ablation)
+
+Projections are measured on the input (all categories at once); for orthogonal directions this
+equals applying the categories one after another. Tokens that no category touches (outside
+``token_mask``, gate closed, already on the safe side) are returned bit-identical; when all
+strengths are 0, or (on the CPU, where checking costs no device sync) no token changes, the input
+tensor itself is returned. Device and dtype
+are preserved (float32, float16, bfloat16); the result is written chunk by chunk straight into
+the output, so peak extra memory is the output tensor plus ``[N, K]`` coefficients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from .direction import SafetyDirection
+from .errors import SafeSteerError
+from .pooling import pool
+from .validation import as_float_tensor
+
+MODES: tuple[str, ...] = ("add", "gated", "project_out", "ablate")
+GATE_SCOPES: tuple[str, ...] = ("token", "sequence")
+_CHUNK_BYTES = 1 << 20
+
+
+def _per_category(value: float | Sequence[float] | torch.Tensor | None, k: int, what: str) -> torch.Tensor | None:
+    if value is None:
+        return None
+    t = torch.as_tensor(value, dtype=torch.float32).reshape(-1)
+    if t.numel() == 1:
+        t = t.expand(k).clone()
+    if t.numel() != k:
+        raise SafeSteerError(f"{what} must be one value or one per category ({k}), got {t.numel()}.")
+    if not bool(torch.isfinite(t).all()):
+        raise SafeSteerError(f"{what} must be finite numbers, got {t.tolist()}.")
+    return t
+
+
+@dataclass(frozen=True)
+class SteeringConfig:
+    """What to do with a direction; one value or one per category for the numeric fields.
+
+    Attributes:
+        mode: "add", "gated", "project_out" or "ablate" (formulas in the module docstring).
+        strength: steering strength a_k; 0 disables a category.
+        thresholds: gate thresholds t_k for "gated"; default: the direction's calibrated ones.
+        centres: centres m_k for "project_out"/"ablate"; default: the direction's benign mean
+            projection if calibrated, else 0.
+        gate_scope: "token" (each token's own score) or "sequence" (the score of the whole prompt,
+            pooled the way the direction's prompts were, so a prompt is steered as a unit).
+    """
+
+    mode: str = "add"
+    strength: float | Sequence[float] = 1.0
+    thresholds: float | Sequence[float] | None = None
+    centres: float | Sequence[float] | None = None
+    gate_scope: str = "token"
+
+
+class SteeringOp:
+    """A prepared steering operation; call it on activations ``[..., D]`` as often as needed.
+
+    >>> op = SteeringOp(direction, SteeringConfig(mode="gated", strength=[2.0, 0.0, 1.0]))
+    >>> steered = op(hidden)          # hidden: [B, T, D]
+    """
+
+    def __init__(self, direction: SafetyDirection | object, config: SteeringConfig | None = None, **overrides: object):
+        cfg = config or SteeringConfig()
+        if overrides:
+            cfg = SteeringConfig(**{**cfg.__dict__, **overrides})  # type: ignore[arg-type]
+        if cfg.mode not in MODES:
+            raise SafeSteerError(f"unknown steering mode {cfg.mode!r}; choose one of {', '.join(MODES)}.")
+        if cfg.gate_scope not in GATE_SCOPES:
+            raise SafeSteerError(f"unknown gate scope {cfg.gate_scope!r}; choose 'token' or 'sequence'.")
+        d = direction if isinstance(direction, SafetyDirection) else SafetyDirection.from_vectors(
+            as_float_tensor(direction, "direction"))
+        k = d.num_categories
+        strength = _per_category(cfg.strength, k, "strength")
+        assert strength is not None
+        active = torch.nonzero(strength != 0).flatten()
+        self.config = cfg
+        self.direction = d
+        self.dim = d.dim
+        self.active_categories = tuple(d.categories[i] for i in active.tolist())
+        self._vectors = d.vectors[active].to(torch.float32).contiguous()
+        self._strength = strength[active]
+        self._scale = d.scale[active].to(torch.float32)
+        self._thresholds: torch.Tensor | None = None
+        self._centres: torch.Tensor | None = None
+        self._gate_vectors: torch.Tensor | None = None
+        self._gate_offsets: torch.Tensor | None = None
+        if cfg.mode == "gated":
+            thr = _per_category(cfg.thresholds, k, "thresholds")
+            if thr is None:
+                if d.thresholds is None:
+                    raise SafeSteerError(
+                        "gated steering needs gate thresholds, but this direction has none. Calibrate them on benign "
+                        "prompts with steering_core.calibrate_gates(direction, benign_activations), or pass thresholds=..."
+                    )
+                thr = d.thresholds.to(torch.float32)
+            self._thresholds = thr[active]
+            if d.gate_vectors is not None and d.gate_offsets is not None:
+                self._gate_vectors = d.gate_vectors[active].to(torch.float32).contiguous()
+                self._gate_offsets = d.gate_offsets[active].to(torch.float32)
+        elif cfg.mode in ("project_out", "ablate"):
+            cen = _per_category(cfg.centres, k, "centres")
+            if cen is None:
+                cen = d.centres.to(torch.float32) if d.centres is not None else torch.zeros(k)
+            self._centres = cen[active]
+        self._cache: dict[tuple[str, torch.device, torch.dtype], torch.Tensor] = {}
+
+    @property
+    def is_identity(self) -> bool:
+        """True when every strength is 0: calls return the input unchanged."""
+        return self._vectors.shape[0] == 0
+
+    def _basis(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        key = ("basis", device, dtype)
+        if key not in self._cache:
+            # renormalise in the working dtype so <v, v> = 1 to that dtype's precision
+            vectors = self._vectors.to(device=device, dtype=torch.promote_types(dtype, torch.float32))
+            self._cache[key] = (vectors / vectors.norm(dim=1, keepdim=True)).to(dtype)
+        return self._cache[key]
+
+    def _readout(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``([K, D] vectors, [K] offsets or None)`` whose scores the mode compares."""
+        if self._gate_vectors is None:
+            return self._basis(device, dtype), None
+        key = ("readout", device, dtype)
+        if key not in self._cache:
+            self._cache[key] = self._gate_vectors.to(device=device, dtype=dtype)
+        return self._cache[key], self._gate_offsets.to(device)  # type: ignore[union-attr]
+
+    def _coefficients(self, scores: torch.Tensor) -> torch.Tensor:
+        """``[N, K]`` coefficients from projections, in the projections' dtype."""
+        dev, dtype = scores.device, scores.dtype
+        a = self._strength.to(dev, dtype)
+        mode = self.config.mode
+        if mode == "gated":
+            gate = scores < self._thresholds.to(dev, dtype)  # type: ignore[union-attr]
+            return gate.to(dtype) * (a * self._scale.to(dev, dtype))
+        centres = self._centres.to(dev, dtype)  # type: ignore[union-attr]
+        if mode == "project_out":
+            return a * torch.relu(centres - scores)
+        return a * (centres - scores)
+
+    def __call__(self, hidden: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Steer ``hidden [..., D]``; ``token_mask`` (shape ``hidden.shape[:-1]``) limits which tokens may change."""
+        if self.is_identity:
+            return hidden
+        if not isinstance(hidden, torch.Tensor) or not hidden.is_floating_point():
+            raise SafeSteerError("steering needs a floating-point torch tensor of activations.")
+        self.direction.check_dim(int(hidden.shape[-1]), "the activations being steered")
+        lead = hidden.shape[:-1]
+        mask = None
+        if token_mask is not None:
+            if tuple(token_mask.shape) != tuple(lead):
+                raise SafeSteerError(f"token_mask must have shape {tuple(lead)} to match the activations, got {tuple(token_mask.shape)}.")
+            mask = token_mask.to(hidden.device).reshape(-1)
+            mask = mask if mask.dtype == torch.bool else mask != 0
+        vectors = self._basis(hidden.device, hidden.dtype)
+        flat = hidden.reshape(-1, self.dim)
+        if self.config.mode == "add":
+            delta = ((self._strength * self._scale) @ self._vectors).to(hidden.device, hidden.dtype)
+            if mask is None:
+                return hidden + delta
+            coef = None
+            touched = mask
+        else:
+            readout, offsets = self._readout(hidden.device, hidden.dtype) if self.config.mode == "gated" else (vectors, None)
+            scores = self._scores(hidden, flat, readout, token_mask)
+            if offsets is not None:
+                scores = scores + offsets.to(scores.dtype)
+            coef = self._coefficients(scores)
+            if mask is not None:
+                coef = coef * mask.unsqueeze(1)
+            touched = (coef != 0).any(dim=1)
+            coef = coef.to(hidden.dtype)
+            delta = None
+        on_cpu = hidden.device.type == "cpu"
+        if on_cpu and not bool(touched.any()):  # on accelerators this check would cost a device sync
+            return hidden
+        out = torch.empty_like(flat)
+        # CPU: cache-sized chunks; accelerators: one pass (two kernels), still with no temporaries
+        rows = max(1, _CHUNK_BYTES // (self.dim * flat.element_size())) if on_cpu else max(1, flat.shape[0])
+        for start in range(0, flat.shape[0], rows):
+            stop = min(start + rows, flat.shape[0])
+            chunk, target = flat[start:stop], out[start:stop]
+            # written straight into the output, then untouched rows restored bit-exactly (no temporaries)
+            if coef is None:
+                assert delta is not None
+                torch.add(chunk, delta, out=target)
+            else:
+                torch.addmm(chunk, coef[start:stop], vectors, out=target)
+            torch.where(touched[start:stop].unsqueeze(1), target, chunk, out=target)
+        return out.reshape(hidden.shape)
+
+    def _scores(self, hidden: torch.Tensor, flat: torch.Tensor, vectors: torch.Tensor,
+                token_mask: torch.Tensor | None) -> torch.Tensor:
+        """Projections ``[N, K]`` (float32 or wider) per token, or per sequence broadcast to its tokens."""
+        work = torch.promote_types(hidden.dtype, torch.float32)
+        if self.config.gate_scope == "token":
+            return (flat @ vectors.T).to(work)
+        if hidden.ndim != 3:
+            raise SafeSteerError(f"gate_scope='sequence' needs [B, T, D] activations, got {tuple(hidden.shape)}.")
+        pooling, k = self.direction.prompt_pooling
+        pooled = pool(hidden.to(work), token_mask, pooling, k)
+        per_seq = pooled @ vectors.to(work).T  # [B, K]
+        return per_seq.unsqueeze(1).expand(hidden.shape[0], hidden.shape[1], -1).reshape(-1, per_seq.shape[1])
+
+
+def steer(
+    hidden: torch.Tensor,
+    direction: SafetyDirection | object,
+    strength: float | Sequence[float] = 1.0,
+    mode: str = "add",
+    *,
+    thresholds: float | Sequence[float] | None = None,
+    centres: float | Sequence[float] | None = None,
+    token_mask: torch.Tensor | None = None,
+    gate_scope: str = "token",
+) -> torch.Tensor:
+    """Steer activations ``[..., D]`` along a safety direction (see the module docstring).
+
+    One-off convenience over :class:`SteeringOp`; build the op once when steering many times.
+    Returns a tensor of the input's shape, dtype and device (the input itself when nothing changes).
+    """
+    op = SteeringOp(direction, SteeringConfig(mode=mode, strength=strength, thresholds=thresholds, centres=centres,
+                                              gate_scope=gate_scope))
+    return op(hidden, token_mask)
