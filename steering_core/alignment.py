@@ -267,8 +267,8 @@ class Alignment:
             gate_vectors, gate_offsets, held_out = self.readouts(source_gate, src.gate_offsets)
             out = replace(out, gate_vectors=gate_vectors, gate_offsets=gate_offsets)
             if calibrate:
-                projections = anchors.to(torch.float64) @ unit.to(torch.float64).T
-                out = gates_from_scores(out, held_out, projections, false_positive_rate, method="cross_fitted")
+                out = gates_from_scores(out, held_out, out.scores(anchors.to(torch.float64)), false_positive_rate,
+                                        method="cross_fitted")
         elif calibrate and anchors is not None and anchors.shape[0] >= 2:
             out = calibrate_gates(out, anchors, false_positive_rate)
         return out

@@ -102,9 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     # 4. gated steering of prompt-level target states (gates calibrated on benign anchors)
     benign = encode_pooled(target, unseen)
     unsafe = target_held[sc.GLOBAL][1]
-    op = sc.SteeringOp(moved.select([sc.GLOBAL]), sc.SteeringConfig(mode="gated", strength=args.strength))
+    global_dir = moved.select([sc.GLOBAL])
+    op = sc.SteeringOp(global_dir, sc.SteeringConfig(mode="gated", strength=args.strength))
     steered_unsafe, steered_benign = op(unsafe), op(benign)
-    score = lambda x: moved.select([sc.GLOBAL]).scores(x)[:, 0]  # noqa: E731
+    score = lambda x: global_dir.scores(x)[:, 0]  # noqa: E731
     opened = (steered_unsafe != unsafe).any(-1).float().mean().item()
     untouched = (steered_benign == benign).all(-1).float().mean().item()
     say(f"\n## 4. Gated steering (strength {args.strength}, threshold {moved.thresholds[0].item():.3f})\n")

@@ -155,18 +155,25 @@ class SafetyDirection:
             )
 
     def scores(self, activations: torch.Tensor) -> torch.Tensor:
-        """Projections ``[..., K]`` of activations ``[..., D]`` onto the unit vectors (higher = safer)."""
-        acts = as_float_tensor(activations, "activations")
-        self.check_dim(int(acts.shape[-1]), "the activations")
-        return acts.to(torch.float32) @ self.vectors.to(acts.device).T
+        """Projections ``[..., K]`` of activations ``[..., D]`` onto the unit vectors (higher = safer).
+
+        Computed in float32, or in float64 for float64 activations.
+        """
+        acts = self._working(activations)
+        return acts @ self.vectors.to(acts.device, acts.dtype).T
 
     def gate_scores(self, activations: torch.Tensor) -> torch.Tensor:
         """Scores ``[..., K]`` compared with ``thresholds``: the read-outs if present, else projections."""
         if self.gate_vectors is None or self.gate_offsets is None:
             return self.scores(activations)
+        acts = self._working(activations)
+        return acts @ self.gate_vectors.to(acts.device, acts.dtype).T + self.gate_offsets.to(acts.device, acts.dtype)
+
+    def _working(self, activations: object) -> torch.Tensor:
+        """Activations as a float32-or-wider tensor whose hidden size matches this direction."""
         acts = as_float_tensor(activations, "activations")
         self.check_dim(int(acts.shape[-1]), "the activations")
-        return acts.to(torch.float32) @ self.gate_vectors.to(acts.device, torch.float32).T + self.gate_offsets.to(acts.device)
+        return acts.to(torch.promote_types(acts.dtype, torch.float32))
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
@@ -384,11 +391,7 @@ def calibrate_gates(
     pooling, k = direction.prompt_pooling
     acts = _pooled(benign_activations, mask, pooling, k, "benign activations")
     direction.check_dim(int(acts.shape[1]), "the benign activations")
-    projections = acts @ direction.vectors.to(torch.float64).T
-    gate = projections
-    if direction.gate_vectors is not None and direction.gate_offsets is not None:
-        gate = acts @ direction.gate_vectors.to(torch.float64).T + direction.gate_offsets.to(torch.float64)
-    return gates_from_scores(direction, gate, projections, false_positive_rate)
+    return gates_from_scores(direction, direction.gate_scores(acts), direction.scores(acts), false_positive_rate)
 
 
 def gates_from_scores(

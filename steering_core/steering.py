@@ -18,9 +18,9 @@ Projections are measured on the input (all categories at once); for orthogonal d
 equals applying the categories one after another. Tokens that no category touches (outside
 ``token_mask``, gate closed, already on the safe side) are returned bit-identical; when all
 strengths are 0, or (on the CPU, where checking costs no device sync) no token changes, the input
-tensor itself is returned. Device and dtype
-are preserved (float32, float16, bfloat16); the result is written chunk by chunk straight into
-the output, so peak extra memory is the output tensor plus ``[N, K]`` coefficients.
+tensor itself is returned. Device and dtype are preserved (float32, float16, bfloat16); the
+result is written chunk by chunk straight into the output, so peak extra memory is the output
+tensor plus ``[N, K]`` coefficients.
 """
 
 from __future__ import annotations
