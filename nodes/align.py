@@ -1,0 +1,116 @@
+"""Align Cross-Model and Transport Direction: carry a direction from a source encoder to a target one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from typing import Any
+
+from comfy_api.latest import io
+
+from steering_core import MAP_KINDS, Alignment, SafetyDirection, fit_alignment, transport_report
+from steering_core.encoders.base import encode_pooled
+
+from .clip_encoder import ComfyTextEncoder
+from .common import benign_prompts, progress_bar
+from .types import CATEGORY, AlignmentType, SafetyDirectionType
+
+_CACHE: "OrderedDict[str, Alignment]" = OrderedDict()
+_CACHE_SIZE = 8
+
+
+def alignment_key(source: ComfyTextEncoder, target: ComfyTextEncoder, anchors: list[str], **settings: Any) -> str:
+    """Content hash of everything an alignment depends on (weights, anchors, settings)."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"source": [source.name, source.fingerprint], "target": [target.name, target.fingerprint],
+                         "settings": settings}, sort_keys=True).encode())
+    for a in anchors:
+        h.update(a.encode() + b"\n")
+    return h.hexdigest()
+
+
+class AlignCrossModel(io.ComfyNode):
+    """Fit a source -> target map on benign anchor prompts only (ridge, orthogonal Procrustes or a small MLP)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="SafeSteerAlignCrossModel",
+            display_name="Align Cross-Model",
+            category=CATEGORY,
+            description="Encode benign anchor prompts with both text encoders and fit a light map from the source "
+                        "space to the target space. No unsafe prompt ever passes through the target. Results are "
+                        "cached by content hash (weights + anchors + settings), so re-queueing costs nothing.",
+            inputs=[
+                io.Clip.Input("source_clip", tooltip="Encoder the direction was estimated with (e.g. an LLM)."),
+                io.Clip.Input("target_clip", tooltip="The generator's own text encoder."),
+                io.Combo.Input("map_kind", options=list(MAP_KINDS), default="ridge",
+                               tooltip="ridge: closed-form linear map (default, most robust); procrustes: "
+                                       "orthogonal map plus scale; mlp: a small non-linear map."),
+                io.Float.Input("lam", default=0.01, min=0.0, max=10.0, step=0.001, round=0.0001,
+                               tooltip="Ridge penalty relative to the anchors' mean energy (0.01 is a good default)."),
+                io.Combo.Input("pooling", options=["mean", "last_k"], default="mean",
+                               tooltip="Must match the pooling the direction was estimated with."),
+                io.String.Input("anchors", multiline=True, default="", optional=True,
+                                tooltip="Benign anchor prompts, one per line; empty = the shipped anchors."),
+            ],
+            outputs=[AlignmentType.Output(display_name="alignment"), io.String.Output(display_name="report")],
+        )
+
+    @classmethod
+    def execute(cls, source_clip: Any, target_clip: Any, map_kind: str, lam: float, pooling: str,
+                anchors: str = "") -> io.NodeOutput:
+        prompts = benign_prompts(anchors)
+        source = ComfyTextEncoder(source_clip)
+        target = ComfyTextEncoder(target_clip)
+        key = alignment_key(source, target, prompts, kind=map_kind, lam=lam, pooling=pooling)
+        alignment = _CACHE.get(key)
+        if alignment is None:
+            bar = progress_bar(2 * len(prompts))
+            source.progress = target.progress = bar
+            src = encode_pooled(source, prompts, pooling=pooling)
+            tgt = encode_pooled(target, prompts, pooling=pooling)
+            alignment = fit_alignment(
+                src, tgt, kind=map_kind, lam=lam, source_model=source.name, target_model=target.name,
+                source_layer=source.layer, target_layer=target.layer, source_fingerprint=source.fingerprint,
+                target_fingerprint=target.fingerprint)
+            _CACHE[key] = alignment
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        _CACHE.move_to_end(key)
+        r2 = alignment.held_out_r2
+        report = (f"{alignment.kind} map {alignment.source_dim}-d ({alignment.source_model}) -> {alignment.target_dim}-d "
+                  f"({alignment.target_model}) on {len(prompts)} benign anchors; held-out R^2 "
+                  f"{'n/a' if r2 is None else f'{r2:.3f}'}")
+        return io.NodeOutput(alignment, report)
+
+
+class TransportDirection(io.ComfyNode):
+    """Carry a source-space direction through an alignment into the target space (with beta calibration)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="SafeSteerTransportDirection",
+            display_name="Transport Direction",
+            category=CATEGORY,
+            description="Push a direction through an alignment, rescale it by beta (ratio of anchor norms), attach "
+                        "gate read-outs fitted on benign anchors and calibrate the gate thresholds on them.",
+            inputs=[
+                SafetyDirectionType.Input("direction", tooltip="A direction in the alignment's source space."),
+                AlignmentType.Input("alignment", tooltip="From Align Cross-Model."),
+                io.Float.Input("false_positive_rate", default=0.05, min=0.0, max=0.5, step=0.01,
+                               tooltip="Share of benign anchors allowed to open a gate in the target space."),
+                io.Boolean.Input("calibrate", default=True,
+                                 tooltip="Rescale by beta and calibrate gates on the target's benign anchors."),
+            ],
+            outputs=[SafetyDirectionType.Output(display_name="direction"), io.String.Output(display_name="report")],
+        )
+
+    @classmethod
+    def execute(cls, direction: SafetyDirection, alignment: Alignment, false_positive_rate: float,
+                calibrate: bool) -> io.NodeOutput:
+        moved = alignment.transport(direction, calibrate=calibrate, false_positive_rate=false_positive_rate)
+        report = transport_report(moved)
+        return io.NodeOutput(moved, report.to_markdown() if report is not None else "transported")

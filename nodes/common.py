@@ -1,0 +1,83 @@
+"""Small helpers shared by SafeSteer nodes: prompt-set parsing, summaries, progress."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from steering_core import CATEGORIES, GLOBAL, PromptPair, SafetyDirection, all_category_pairs, anchor_prompts, category_pairs
+from steering_core.errors import PromptDataError, SafeSteerError
+
+ALL = "all categories"
+CUSTOM = "custom"
+PROMPT_SETS: list[str] = [ALL, *CATEGORIES, CUSTOM]
+SHIPPED = "shipped anchors"
+
+
+def parse_pair_lines(text: str) -> list[PromptPair]:
+    """``safe prompt | unsafe prompt`` per line; blank lines and ``#`` comments skipped."""
+    pairs = []
+    for n, line in enumerate((text or "").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) != 2 or not all(parts):
+            raise PromptDataError(
+                f"custom pair line {n} ({line[:60]!r}) must be 'safe prompt | unsafe prompt' (one '|' between two prompts)."
+            )
+        pairs.append(PromptPair(parts[0], parts[1]))
+    return pairs
+
+
+def prompt_pairs(prompt_set: str, custom_pairs: str) -> dict[str, list[PromptPair]]:
+    """Pairs per category for a prompt-set choice (custom text becomes category ``custom``)."""
+    if prompt_set == ALL:
+        return all_category_pairs()
+    if prompt_set == CUSTOM:
+        pairs = parse_pair_lines(custom_pairs)
+        if len(pairs) < 2:
+            raise PromptDataError("custom prompt set needs at least 2 'safe | unsafe' lines in custom_pairs.")
+        return {CUSTOM: pairs}
+    if prompt_set in CATEGORIES:
+        return {prompt_set: category_pairs(prompt_set)}
+    raise SafeSteerError(f"unknown prompt set {prompt_set!r}; choose one of {', '.join(PROMPT_SETS)}.")
+
+
+def benign_prompts(custom: str) -> list[str]:
+    """Benign anchor prompts: the user's lines if any, else the shipped set."""
+    lines = [ln.strip() for ln in (custom or "").splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    if not lines:
+        return anchor_prompts()
+    if len(lines) < 16:
+        raise PromptDataError(f"custom anchors: {len(lines)} prompts given, at least 16 benign prompts are needed "
+                              f"(leave the field empty to use the {len(anchor_prompts())} shipped anchors).")
+    return lines
+
+
+def describe(direction: SafetyDirection) -> str:
+    """One-paragraph summary of a direction, for node text outputs."""
+    lines = [f"{direction.num_categories} categor{'y' if direction.num_categories == 1 else 'ies'} in a "
+             f"{direction.dim}-d space ({direction.source_model or 'unnamed model'}, {direction.layer or 'layer n/a'}, "
+             f"{direction.pooling} pooling)"]
+    gated = direction.thresholds is not None
+    for i, cat in enumerate(direction.categories):
+        extra = f", gate < {float(direction.thresholds[i]):.4g}" if gated else ""  # type: ignore[index]
+        lines.append(f"  {cat}: scale {float(direction.scale[i]):.4g}{extra}")
+    stats = direction.info.get("categories")
+    if isinstance(stats, dict) and stats:
+        lines.append("  pair AUROC (in-sample): " + ", ".join(
+            f"{k} {float(v['train_auroc']):.3f}" for k, v in stats.items() if isinstance(v, dict) and "train_auroc" in v))
+    return "\n".join(lines)
+
+
+def category_strengths(direction: SafetyDirection, requested: dict[str, float]) -> list[float]:
+    """Strength per category of ``direction`` from a name -> strength map (missing -> 0)."""
+    return [float(requested.get(cat, requested.get(GLOBAL, 0.0) if cat == GLOBAL else 0.0)) for cat in direction.categories]
+
+
+def progress_bar(total: int) -> Callable[[int], None]:
+    """ComfyUI progress bar callback (advance by n)."""
+    import comfy.utils
+
+    bar = comfy.utils.ProgressBar(total)
+    return bar.update

@@ -1,0 +1,101 @@
+"""Find what DiT steering needs in a ComfyUI MODEL: its family, block counts, sizes, text projection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from steering_core.architectures import ArchSpec, arch_for
+from steering_core.errors import SafeSteerError
+
+
+@dataclass
+class DiTModelInfo:
+    """A ComfyUI model seen through the architecture table.
+
+    ``project`` maps conditioning ``[..., C]`` into the hidden space ``[..., H]`` with the model's
+    own modules (so LoRA patches and low-precision weights are honoured); None when the family's
+    projection needs more than the conditioning (HunyuanVideo's token refiner, HiDream).
+    """
+
+    spec: ArchSpec
+    class_name: str
+    num_double: int
+    num_single: int
+    hidden_size: int
+    context_dim: int | None
+    project: Callable[[torch.Tensor], torch.Tensor] | None
+
+
+def diffusion_model_of(model: object) -> torch.nn.Module:
+    """The ``diffusion_model`` module inside a ComfyUI ModelPatcher, with a clear error otherwise."""
+    base = getattr(model, "model", None)
+    dm = getattr(base, "diffusion_model", None)
+    if not isinstance(dm, torch.nn.Module):
+        raise SafeSteerError("expected a ComfyUI MODEL (a diffusion model loaded by a checkpoint or UNET loader).")
+    return dm
+
+
+def _modules(dm: torch.nn.Module, path: str) -> list[torch.nn.Module]:
+    mods = []
+    for name in path.split("+"):
+        mod = getattr(dm, name, None)
+        if not isinstance(mod, torch.nn.Module):
+            return []
+        mods.append(mod)
+    return mods
+
+
+def _in_features(mod: torch.nn.Module) -> int | None:
+    for sub in mod.modules():
+        if isinstance(sub, torch.nn.Linear):
+            return int(sub.in_features)
+    return None
+
+
+def _out_features(mod: torch.nn.Module) -> int | None:
+    last = None
+    for sub in mod.modules():
+        if isinstance(sub, torch.nn.Linear):
+            last = int(sub.out_features)
+    return last
+
+
+def _compute_dtype(model: object) -> torch.dtype:
+    base = getattr(model, "model", None)
+    dtype = getattr(base, "manual_cast_dtype", None)
+    if dtype is None and base is not None and hasattr(base, "get_dtype"):
+        dtype = base.get_dtype()
+    return dtype if dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.float32
+
+
+def inspect_model(model: object) -> DiTModelInfo:
+    """Describe ``model`` (a ComfyUI ModelPatcher); SafeSteerError for unsupported families."""
+    dm = diffusion_model_of(model)
+    names = [cls.__name__ for cls in type(dm).__mro__]
+    spec = arch_for(names)
+    double = getattr(dm, spec.double_blocks, None) if spec.double_blocks else None
+    single = getattr(dm, spec.single_blocks, None) if spec.single_blocks else None
+    num_double = len(double) if double is not None else 0
+    num_single = len(single) if single is not None else 0
+    mods = _modules(dm, spec.text_projection) if spec.text_projection else []
+    hidden = getattr(dm, spec.hidden_attr, None) if spec.hidden_attr else None
+    if not isinstance(hidden, int):
+        hidden = _out_features(mods[-1]) if mods else None
+    if not isinstance(hidden, int):
+        raise SafeSteerError(f"cannot tell the hidden size of {names[0]}; please report this model to SafeSteer.")
+    project = None
+    context_dim = None
+    if mods:
+        context_dim = next((d for d in (_in_features(m) for m in mods) if d is not None), None)
+        dtype = _compute_dtype(model)
+
+        def project(x: torch.Tensor, _mods: list[torch.nn.Module] = mods, _dtype: torch.dtype = dtype) -> torch.Tensor:
+            y = x.to(_dtype)
+            for mod in _mods:
+                y = mod(y)
+            return y
+
+    return DiTModelInfo(spec, names[0], num_double, num_single, int(hidden), context_dim, project)

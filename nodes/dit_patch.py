@@ -1,0 +1,221 @@
+"""Install DiT steering on a clone of a ComfyUI model through its documented patch points.
+
+* Per model call, an ``APPLY_MODEL`` wrapper (present for every architecture) decides whether the
+  step is inside the sigma window, builds the call plan (rows, gates, hidden shifts) once and hands
+  it to the blocks through a private key of that call's ``transformer_options``.
+* "replace" families: one ``patches_replace["dit"][(kind, i)]`` entry per steered block. A patch
+  another node (or pack) already put on that block is wrapped, never replaced: ours calls it as the
+  block and steers what it returns.
+* "hooks" families (Lumina2, HiDream have no block patch point): a ``DIFFUSION_MODEL`` wrapper
+  adds forward hooks on the steered blocks for the duration of one call and removes them after,
+  so other users of the shared module never see them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+import comfy.patcher_extension
+from steering_core.dit_steering import CallPlan, DiTSteerer
+from steering_core.sites import Site
+
+from .dit_adapter import DiTModelInfo
+
+STATE_PREFIX = "safesteer.dit."
+
+
+@dataclass
+class CallState:
+    """Per-call state shared by the steered blocks of one model call."""
+
+    plan: CallPlan
+    txt_len: int | None = None
+    img_len: int | None = None
+    context_len: int | None = None
+    steered_sites: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StreamChoice:
+    img: bool
+    txt: bool
+
+    @classmethod
+    def parse(cls, streams: str) -> "StreamChoice":
+        return cls(img=streams in ("img", "both"), txt=streams in ("txt", "both"))
+
+
+def _state(args: dict[str, Any], key: str) -> CallState | None:
+    options = args.get("transformer_options")
+    return options.get(key) if isinstance(options, dict) else None
+
+
+def _steer_single(state: CallState, tokens: torch.Tensor, layout: str, streams: StreamChoice) -> torch.Tensor:
+    """Steer a single-stream block output ``[B, txt+img, H]`` given the recorded text length."""
+    total = tokens.shape[1]
+    if layout == "txt_first":
+        txt_len = state.txt_len
+        if txt_len is None:
+            return tokens
+        txt_span, img_span = (0, txt_len), (txt_len, total)
+    else:
+        img_len = state.img_len if state.img_len is not None else (
+            total - state.txt_len if state.txt_len is not None else None)
+        if img_len is None:
+            return tokens
+        img_span, txt_span = (0, img_len), (img_len, total)
+    if streams.img and streams.txt:
+        return state.plan.apply(tokens)
+    span = img_span if streams.img else txt_span
+    return state.plan.apply(tokens, *span)
+
+
+class SiteReplace:
+    """``patches_replace["dit"]`` callable for one block; wraps the block's previous patch if any."""
+
+    def __init__(self, key: str, site: Site, info: DiTModelInfo, streams: StreamChoice, steer: bool,
+                 previous: Callable[..., dict[str, Any]] | None):
+        self.key = key
+        self.site = site
+        self.layout = info.spec.single_layout
+        self.txt_output = info.spec.txt_output
+        self.streams = streams
+        self.steer = steer
+        self.previous = previous
+
+    def _run_block(self, args: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        if self.previous is not None:
+            return self.previous(args, extra)
+        return extra["original_block"](args)
+
+    def __call__(self, args: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        state = _state(args, self.key)
+        if state is None:
+            return self._run_block(args, extra)
+        if self.site.kind == "double" and self.steer and self.streams.txt and not self.txt_output \
+                and args.get("txt") is not None:
+            # text is a cross-attention input here (Wan, LTXV): steer the context this block reads;
+            # only the prompt's own tokens (the last context_len), not prepended image-prompt tokens
+            txt = args["txt"]
+            n = state.context_len or txt.shape[1]
+            args = dict(args)
+            args["txt"] = state.plan.apply(txt, max(0, txt.shape[1] - n), txt.shape[1])
+        out = dict(self._run_block(args, extra))
+        if self.site.kind == "double":
+            txt = out.get("txt") if self.txt_output else args.get("txt")
+            if isinstance(txt, torch.Tensor):
+                state.txt_len = int(txt.shape[1])
+            if isinstance(out.get("img"), torch.Tensor):
+                state.img_len = int(out["img"].shape[1])
+            if not self.steer:
+                return out
+            if self.streams.img and isinstance(out.get("img"), torch.Tensor):
+                out["img"] = state.plan.apply(out["img"])
+            if self.streams.txt and self.txt_output and isinstance(out.get("txt"), torch.Tensor):
+                out["txt"] = state.plan.apply(out["txt"])
+        elif self.steer:
+            out["img"] = _steer_single(state, out["img"], self.layout, self.streams)
+        state.steered_sites.append(str(self.site))
+        return out
+
+
+def _hook_for(key_state: CallState, site: Site, info: DiTModelInfo, streams: StreamChoice) -> Callable[..., Any]:
+    """Forward hook steering a block's output (tuple ``(img, txt)`` or one tensor) for one call."""
+
+    def hook(_module: torch.nn.Module, _inputs: Any, output: Any) -> Any:
+        state = key_state
+        if isinstance(output, tuple) and len(output) >= 2:
+            img, txt = output[0], output[1]
+            if isinstance(img, torch.Tensor):
+                state.img_len = int(img.shape[1])
+            if isinstance(txt, torch.Tensor):
+                state.txt_len = int(txt.shape[1])
+            img = state.plan.apply(img) if streams.img and isinstance(img, torch.Tensor) else img
+            txt = state.plan.apply(txt) if streams.txt and isinstance(txt, torch.Tensor) else txt
+            state.steered_sites.append(str(site))
+            return (img, txt, *output[2:])
+        if isinstance(output, torch.Tensor):
+            state.steered_sites.append(str(site))
+            return _steer_single(state, output, info.spec.single_layout, streams)
+        return output
+
+    return hook
+
+
+def _len_probe(state: CallState) -> Callable[..., None]:
+    def probe(_module: torch.nn.Module, _inputs: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor):
+            state.txt_len = int(output.shape[1])
+
+    return probe
+
+
+def install(model: Any, info: DiTModelInfo, steerer: DiTSteerer, sites: tuple[Site, ...], streams: str,
+            sigma_start: float, sigma_end: float) -> Any:
+    """Return a clone of ``model`` steered at ``sites``; ``model`` itself is left untouched.
+
+    ``sigma_start >= sigma_end``: steps whose sigma lies in ``[sigma_end, sigma_start]`` are steered.
+    """
+    m = model.clone()
+    if steerer.is_identity:
+        return m
+    key = STATE_PREFIX + uuid.uuid4().hex
+    choice = StreamChoice.parse(streams)
+    spec = info.spec
+
+    def apply_model_wrapper(executor: Any, x: torch.Tensor, t: torch.Tensor, c_concat: Any = None,
+                            c_crossattn: Any = None, control: Any = None, transformer_options: Any = None,
+                            **kwargs: Any) -> Any:
+        options = dict(transformer_options or {})
+        sigma = float(t.reshape(-1)[0])  # one host read per model call, like ComfyUI's own samplers
+        if sigma_end <= sigma <= sigma_start:
+            context = c_crossattn if isinstance(c_crossattn, torch.Tensor) else None
+            plan = steerer.prepare(
+                batch=int(x.shape[0]), context=context, cond_or_uncond=options.get("cond_or_uncond"),
+                project=info.project, project_is_linear=spec.text_projection_linear, device=x.device)
+            options[key] = CallState(plan, context_len=int(context.shape[1]) if context is not None else None)
+        return executor(x, t, c_concat, c_crossattn, control, options, **kwargs)
+
+    m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, key, apply_model_wrapper)
+
+    if spec.mechanism == "replace":
+        targets = list(sites)
+        if any(s.kind == "single" for s in sites) and info.num_double and not any(s.kind == "double" for s in sites):
+            targets.append(Site("double", info.num_double - 1))  # records the text length for single blocks
+        dit = m.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})
+        for site in targets:
+            block = f"{site.kind}_block"
+            patch = SiteReplace(key, site, info, choice, steer=site in sites, previous=dit.get((block, site.index)))
+            m.set_model_patch_replace(patch, "dit", block, site.index)
+        return m
+
+    dm = m.model.diffusion_model
+    containers = {"double": getattr(dm, spec.double_blocks, None) if spec.double_blocks else None,
+                  "single": getattr(dm, spec.single_blocks, None) if spec.single_blocks else None}
+
+    def diffusion_model_wrapper(executor: Any, *args: Any, **kwargs: Any) -> Any:
+        options = kwargs.get("transformer_options")
+        if options is None:
+            options = next((a for a in reversed(args) if isinstance(a, dict) and "cond_or_uncond" in a), None)
+        state = options.get(key) if isinstance(options, dict) else None
+        if state is None:
+            return executor(*args, **kwargs)
+        handles = []
+        try:
+            refiner = getattr(dm, "context_refiner", None)
+            if spec.single_layout == "txt_first" and isinstance(refiner, torch.nn.ModuleList) and len(refiner):
+                handles.append(refiner[-1].register_forward_hook(_len_probe(state)))
+            for site in sites:
+                blocks = containers[site.kind]
+                handles.append(blocks[site.index].register_forward_hook(_hook_for(state, site, info, choice)))
+            return executor(*args, **kwargs)
+        finally:
+            for h in handles:
+                h.remove()
+
+    m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, key, diffusion_model_wrapper)
+    return m

@@ -1,0 +1,33 @@
+"""The list of SafeSteer nodes ComfyUI registers, in menu order."""
+
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from . import folders
+from .align import AlignCrossModel, TransportDirection
+from .apply_conditioning import ApplySafetySteering
+from .direction_files import LoadSafetyDirection, SaveSafetyDirection
+from .dit_steer import DiTSafetySteer
+from .estimate import EstimateSafetyDirection
+from .multi_category import MultiCategorySteerConditioning, MultiCategorySteerModel
+from .sweep import SafetyComparisonGrid, SafetyStrengthSweep
+from .universal import UniversalDirection
+
+
+def all_nodes() -> list[type[io.ComfyNode]]:
+    folders.register()
+    return [
+        LoadSafetyDirection,
+        SaveSafetyDirection,
+        EstimateSafetyDirection,
+        AlignCrossModel,
+        TransportDirection,
+        UniversalDirection,
+        ApplySafetySteering,
+        DiTSafetySteer,
+        MultiCategorySteerModel,
+        MultiCategorySteerConditioning,
+        SafetyStrengthSweep,
+        SafetyComparisonGrid,
+    ]

@@ -1,0 +1,12 @@
+"""Custom ComfyUI socket types carried between SafeSteer nodes."""
+
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+#: a ``steering_core.SafetyDirection`` (K categories, one activation space)
+SafetyDirectionType = io.Custom("SAFETY_DIRECTION")
+#: a ``steering_core.Alignment`` (source -> target map fitted on benign anchors)
+AlignmentType = io.Custom("SAFETY_ALIGNMENT")
+
+CATEGORY = "SafeSteer"
