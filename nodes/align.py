@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import warnings
 from collections import OrderedDict
 from typing import Any
 
 from comfy_api.latest import io
 
-from steering_core import MAP_KINDS, Alignment, SafetyDirection, fit_alignment, transport_report
+from steering_core import MAP_KINDS, Alignment, LowCoverageWarning, SafetyDirection, fit_alignment, transport_report
 from steering_core.encoders.base import encode_pooled
 
 from .clip_encoder import ComfyTextEncoder
@@ -111,6 +113,12 @@ class TransportDirection(io.ComfyNode):
     @classmethod
     def execute(cls, direction: SafetyDirection, alignment: Alignment, false_positive_rate: float,
                 calibrate: bool) -> io.NodeOutput:
-        moved = alignment.transport(direction, calibrate=calibrate, false_positive_rate=false_positive_rate)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LowCoverageWarning)
+            moved = alignment.transport(direction, calibrate=calibrate, false_positive_rate=false_positive_rate)
         report = transport_report(moved)
-        return io.NodeOutput(moved, report.to_markdown() if report is not None else "transported")
+        text = report.to_markdown() if report is not None else "transported"
+        notes = [str(w.message) for w in caught if issubclass(w.category, LowCoverageWarning)]
+        for note in notes:
+            logging.warning("SafeSteer Transport Direction: %s", note)
+        return io.NodeOutput(moved, "\n".join([text, *("WARNING: " + n for n in notes)]))
