@@ -8,8 +8,12 @@ TORCH_VERSION := 2.13.0
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP := $(PY) -m pip install --disable-pip-version-check -q $(FIND_LINKS)
 DEPS_STAMP := $(VENV)/.deps-stamp
+# A real ComfyUI host (0.3.75) for the host tests and the demo, installed into the venv's site-packages
+# plus the .comfyui/ folder (git-ignored). See scripts/install_comfyui.sh and tests/comfy_host.py.
+COMFY_DIR := .comfyui
+COMFY_STAMP := $(COMFY_DIR)/.installed
 
-.PHONY: test demo bench deps clean
+.PHONY: test demo bench deps comfyui clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,16 +25,24 @@ $(DEPS_STAMP): pyproject.toml Makefile | $(PY)
 	@$(PY) -c "import torch; assert torch.__version__.startswith('$(TORCH_VERSION)'), torch.__version__"
 	touch $@
 
+$(COMFY_STAMP): scripts/install_comfyui.sh $(DEPS_STAMP)
+	bash scripts/install_comfyui.sh $(COMFY_DIR) $(PY) $(FIND_LINKS)
+	touch $@
+
 deps: $(DEPS_STAMP)
 
-test: $(DEPS_STAMP)
-	$(PY) -m pytest
+comfyui: $(COMFY_STAMP)
 
-demo: $(DEPS_STAMP)
-	$(PY) -m steering_core.demo --out out/demo
+# Run pytest by its script, never `python -m pytest`: that puts the repo root on sys.path, where the
+# pack's `nodes/` package would shadow ComfyUI's `nodes.py`.
+test: $(DEPS_STAMP) $(COMFY_STAMP)
+	$(VENV)/bin/pytest
+
+demo: $(DEPS_STAMP) $(COMFY_STAMP)
+	$(PY) scripts/demo_comfy.py --out out/demo
 
 bench: $(DEPS_STAMP)
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache *.egg-info
+	rm -rf $(VENV) $(COMFY_DIR) out .pytest_cache *.egg-info
