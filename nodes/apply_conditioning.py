@@ -13,6 +13,7 @@ from steering_core.errors import DimensionMismatchError
 from .types import CATEGORY, SafetyDirectionType
 
 MODES = ["gated", "add", "project_out"]
+MAX_STRENGTH = 4.0
 SCOPES = ["prompt", "token"]
 STRENGTH_DOC = ("1.0 moves a prompt by one typical unsafe-to-safe gap (the distance between the mean safe and mean "
                 "unsafe prompt along the direction, beta-calibrated after transport); 0 = off; above 2 overshoots.")
@@ -52,7 +53,7 @@ class ApplySafetySteering(io.ComfyNode):
             inputs=[
                 io.Conditioning.Input("positive", tooltip="Positive conditioning (steered)."),
                 SafetyDirectionType.Input("direction", tooltip="A direction in this conditioning's space."),
-                io.Float.Input("strength", default=1.0, min=0.0, max=4.0, step=0.05, round=0.001,
+                io.Float.Input("strength", default=1.0, min=0.0, max=MAX_STRENGTH, step=0.05, round=0.001,
                                display_mode=io.NumberDisplay.slider, tooltip=STRENGTH_DOC),
                 io.Combo.Input("mode", options=MODES, default="gated",
                                tooltip="gated: add only where the gate opens; add: always add; project_out: lift "
@@ -61,7 +62,7 @@ class ApplySafetySteering(io.ComfyNode):
                                tooltip="prompt: the gate scores the whole prompt and moves all its tokens; token: "
                                        "each token is gated on its own score."),
                 io.Conditioning.Input("negative", optional=True,
-                                      tooltip="Negative conditioning; passed through unchanged unless steer_negative."),
+                                      tooltip="Negative conditioning; passed through unchanged unless steer_negative. Not linked: the negative output is an all-zero copy of the positive."),
                 io.Boolean.Input("steer_negative", default=False, optional=True,
                                  tooltip="Also steer the negative conditioning (off: positive only)."),
             ],
@@ -71,9 +72,14 @@ class ApplySafetySteering(io.ComfyNode):
     @classmethod
     def execute(cls, positive: list[Any], direction: SafetyDirection, strength: float, mode: str, token_scope: str,
                 negative: list[Any] | None = None, steer_negative: bool = False) -> io.NodeOutput:
+        if not 0.0 <= strength <= MAX_STRENGTH:
+            raise ValueError(f"strength {strength} is outside 0-{MAX_STRENGTH:g} (a linked Safety Strength Sweep value?).")
         op = conditioning_op(direction, strength, mode, token_scope)
         pos = steer_conditioning(positive, op, "positive")
         neg = negative
         if negative is not None and steer_negative:
             neg = steer_conditioning(negative, op, "negative")
-        return io.NodeOutput(pos, neg if neg is not None else [])
+        if neg is None:  # nothing linked: an all-zero copy of the positive, a valid "empty" negative
+            neg = [[torch.zeros_like(item[0]), {k: torch.zeros_like(v) if isinstance(v, torch.Tensor) else v
+                                                for k, v in item[1].items()}] for item in positive]
+        return io.NodeOutput(pos, neg)

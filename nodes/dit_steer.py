@@ -14,6 +14,7 @@ from .dit_adapter import inspect_model
 from .dit_patch import install
 from .types import CATEGORY, SafetyDirectionType
 
+MAX_STRENGTH = 10.0
 DIT_STRENGTH_DOC = ("1.0 shifts each steered token by what one unsafe-to-safe gap in the conditioning does to the "
                     "text stream entering the first block (mapped through the model's text projection); 0 = off.")
 
@@ -21,6 +22,9 @@ DIT_STRENGTH_DOC = ("1.0 shifts each steered token by what one unsafe-to-safe ga
 def steer_model(model: Any, direction: SafetyDirection, strength: float | Sequence[float], mode: str, sites: str,
                 streams: str, start_percent: float, end_percent: float, cond_only: bool, space: str = "auto") -> Any:
     """A steered clone of ``model`` (the core of both DiT nodes)."""
+    values = list(strength) if isinstance(strength, (list, tuple)) else [strength]
+    if any(not 0.0 <= float(v) <= MAX_STRENGTH for v in values):
+        raise ValueError(f"strength {values} is outside 0-{MAX_STRENGTH:g} (a linked Safety Strength Sweep value?).")
     if end_percent < start_percent:
         raise ValueError(f"end_percent ({end_percent}) must not be below start_percent ({start_percent}).")
     info = inspect_model(model)
@@ -63,7 +67,7 @@ class DiTSafetySteer(io.ComfyNode):
             inputs=[
                 io.Model.Input("model", tooltip="The diffusion model to steer (a patched clone is returned)."),
                 SafetyDirectionType.Input("direction", tooltip="In the model's conditioning or hidden space."),
-                io.Float.Input("strength", default=1.0, min=0.0, max=10.0, step=0.05, round=0.001,
+                io.Float.Input("strength", default=1.0, min=0.0, max=MAX_STRENGTH, step=0.05, round=0.001,
                                display_mode=io.NumberDisplay.slider, tooltip=DIT_STRENGTH_DOC),
                 io.Combo.Input("mode", options=list(DIT_MODES), default="gated",
                                tooltip="add / gated / project_out (see the node description)."),

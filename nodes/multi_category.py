@@ -7,6 +7,7 @@ from typing import Any
 from comfy_api.latest import io
 
 from steering_core import CATEGORIES, GLOBAL, SafetyDirection
+from steering_core.dit_steering import STREAMS
 from steering_core.errors import SafeSteerError
 
 from .apply_conditioning import STRENGTH_DOC, conditioning_op, steer_conditioning
@@ -52,7 +53,7 @@ class MultiCategorySteerModel(io.ComfyNode):
                 SafetyDirectionType.Input("direction", tooltip="A multi-category direction with calibrated gates."),
                 *strength_inputs(DIT_STRENGTH_DOC, 10.0),
                 io.String.Input("sites", default="all", tooltip="Blocks to steer, as in DiT Safety Steer."),
-                io.Combo.Input("stream", options=["img", "txt", "both"], default="both",
+                io.Combo.Input("stream", options=list(STREAMS), default="both",
                                tooltip="Token stream to change."),
                 *window_inputs(),
             ],
