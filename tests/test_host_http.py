@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import torch
+
+from steering_core import SafetyDirection
+
 from comfy_host import (
     PACK_NAME,
     TESTKIT_NAME,
@@ -37,6 +41,23 @@ def test_server_lists_nodes_and_runs_a_tiny_flux_graph(comfy, tmp_path) -> None:
         # the same graph again (a server caches unchanged nodes, so change the sampler seed and back)
         again = server.run(tiny_ksampler_graph("flux", sampler_seed=4))
         assert again["outputs"]["stats"]["sha256"] != stats["sha256"]
+
+        # a direction of the wrong size: a node error naming the sizes and the fix; the server keeps serving
+        folder = server.base_dir / "models" / "safety_directions"
+        folder.mkdir(parents=True, exist_ok=True)
+        SafetyDirection.from_vectors(torch.ones(1, 77), ["global"]).save(folder / "wrong_size.safetensors")
+        bad = tiny_ksampler_graph("flux", sampler_seed=5)
+        bad["load"] = {"class_type": "SafeSteerLoadDirection", "inputs": {"direction_name": "wrong_size.safetensors"}}
+        bad["steer"] = {"class_type": "SafeSteerDiTSteer", "inputs": {
+            "model": ["model", 0], "direction": ["load", 0], "strength": 1.0, "mode": "add", "sites": "all",
+            "stream": "both", "start_percent": 0.0, "end_percent": 1.0, "cond_only": True}}
+        bad["sampler"]["inputs"]["model"] = ["steer", 0]
+        failed = server.run(bad)
+        assert failed["status"]["status_str"] == "error"
+        error = next(data for event, data in failed["status"]["messages"] if event == "execution_error")
+        assert error["node_id"] == "steer" and "size 77" in error["exception_message"], error
+        assert server.run(tiny_ksampler_graph("flux", sampler_seed=6))["status"]["status_str"] == "success"
+        assert "SafeSteerDiTSteer" in server.object_info()
 
         status, body = server.post_json("/prompt", {"prompt": tiny_ksampler_graph("flux", batch=10_000)})
         assert status == 400
