@@ -84,3 +84,29 @@ def peak_extra_bytes(fn: Callable[[], object], device: torch.device) -> int:
         running += amount
         peak = max(peak, running)
     return int(peak)
+
+
+def round_robin_times(fns: dict[str, Callable[[], object]], device: torch.device,
+                      rounds: int = 5) -> dict[str, dict[str, list[float]]]:
+    """Times of every ``fn`` over ``rounds`` rounds; each round runs each fn once, in an order rotated
+    from round to round, so drift and load from other processes reach all of them alike.
+
+    Returns ``{name: {"wall": [...], "cpu": [...]}}``: wall-clock seconds, and this process's CPU seconds
+    (all its threads; on a shared machine they move far less with outside load than wall time does).
+    Ratios are best read per round (``times[a]["wall"][i] / times[b]["wall"][i]``, then the median over
+    rounds): the runs of one round are seconds apart, so a burst of outside load moves both sides alike.
+    """
+    names = list(fns)
+    for name in names:
+        fns[name]()
+    sync(device)
+    times: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in names}
+    for i in range(rounds):
+        shift = i % len(names)
+        for name in names[shift:] + names[:shift]:
+            start, cpu = time.perf_counter(), time.process_time()
+            fns[name]()
+            sync(device)
+            times[name]["wall"].append(time.perf_counter() - start)
+            times[name]["cpu"].append(time.process_time() - cpu)
+    return times

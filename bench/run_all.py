@@ -1,6 +1,9 @@
 """Run every benchmark, print a table and write bench/results-<device>.json (--quick: out/bench-quick.json).
 
 Usage: python bench/run_all.py [--device cpu|cuda] [--quick]
+
+The DiT step benchmark (bench_dit) needs the ComfyUI host in .comfyui/ (or $SAFESTEER_COMFYUI); without
+it that benchmark is skipped with a note. It runs last: it imports ComfyUI into this process.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import bench_ridge, bench_steer  # noqa: E402
+from bench import bench_dit, bench_ridge, bench_steer  # noqa: E402
 
 
 def main() -> int:
@@ -35,16 +38,24 @@ def main() -> int:
         rows += bench_steer.run(device)
         if device.type == "cuda":
             rows += bench_steer.run(device, dtype=torch.bfloat16)
+    if bench_dit.host_available():
+        rows += bench_dit.run(device, **(bench_dit.QUICK if args.quick else {}))
+    else:
+        print(f"dit_steer_step skipped: no ComfyUI host at {bench_dit.comfy_dir()} (run scripts/install_comfyui.sh)")
     machine = {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(),
                "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()}
     failed = False
     for row in rows:
-        ok = row["ratio"] <= row["target_ratio"] and row.get("peak_extra_tensors", 0) <= row.get("target_peak_extra_tensors", 1e9)
+        target = row["target_ratio"]
+        ok = (target is None or row["ratio"] <= target) and \
+            row.get("peak_extra_tensors", 0) <= row.get("target_peak_extra_tensors", 1e9)
         failed |= not ok
         extra = (f", peak {row['peak_tensors']:.3f} tensors ({row['peak_extra_tensors']:+.3f} vs plain add)"
                  if "peak_extra_tensors" in row else "")
-        print(f"{row['bench']:22s} {row.get('mode', ''):12s} ratio {row['ratio']:.2f} (target <= {row['target_ratio']}){extra}"
-              f"  {'ok' if ok else 'OVER TARGET'}")
+        if "steered_step_s" in row:
+            extra += f", step {row['steered_step_s']:.3f} s vs {row['plain_step_s']:.3f} s"
+        print(f"{row['bench']:22s} {row.get('mode', ''):12s} ratio {row['ratio']:.3f} "
+              f"({'no target' if target is None else f'target <= {target}'}){extra}  {'ok' if ok else 'OVER TARGET'}")
     default = ROOT / "out" / "bench-quick.json" if args.quick else ROOT / "bench" / f"results-{device.type}.json"
     out = Path(args.out) if args.out else default
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,11 @@ def test_quick_benchmark_run_writes_every_row(tmp_path: Path) -> None:
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.is_file(), result.stderr[-2000:]
     rows = json.loads(out.read_text())["rows"]
-    assert [r["bench"] for r in rows] == ["ridge_fit"] + ["multi_category_steer"] * 3
-    assert [r.get("mode") for r in rows[1:]] == ["add", "gated", "project_out"]
-    for row in rows[1:]:
+    core = [r for r in rows if r["bench"] != "dit_steer_step"]
+    dit = [r for r in rows if r["bench"] == "dit_steer_step"]
+    assert [r["bench"] for r in core] == ["ridge_fit"] + ["multi_category_steer"] * 3
+    assert [r.get("mode") for r in core[1:]] == ["add", "gated", "project_out"]
+    # the DiT step benchmark runs on the real ComfyUI host that `make test` installs
+    assert dit and {r["mode"] for r in dit} >= {"add"} and all(r["ratio"] > 0 for r in dit)
+    for row in core[1:]:
         assert row["ratio"] > 0 and row["peak_tensors"] >= 0.99  # the output tensor is always allocated
