@@ -21,6 +21,13 @@ target for comparison. The tiny hidden size makes the blocks cheap relative to t
 update (block work grows like H^2 per token, steering like H), so a real FLUX (H = 3072) pays
 proportionally less than this model.
 
+Timing: each round runs the plain step and each steered step once (order rotated per round); ``ratio``
+is the median over rounds of steered / plain wall time within a round, ``cpu_ratio`` the same for this
+process's CPU time, ``ratio_of_medians`` the plain ratio of medians. On a shared 2-core VM, host load can
+make every step several times slower for minutes at a time (0.4 s -> 5 s seen); in that state
+memory-bound ops (all of the steering) slow down more than the matmuls and every ratio rises ("add"
+about 1.08), so compare figures taken in the same state (``plain_step_s`` tells).
+
 Needs the ComfyUI host (``.comfyui/`` or ``$SAFESTEER_COMFYUI``); :func:`host_available` tells.
 """
 
@@ -34,8 +41,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -104,9 +112,10 @@ def _host(device: torch.device) -> Any:
     args.cpu = device.type != "cuda"
     args.base_directory = str(base)
     args.disable_api_nodes = True
+    import comfy.utils
     import folder_paths  # noqa: F401  (reads args.base_directory)
     import utils.extra_config  # noqa: F401  (before `import nodes`, as main.py does)
-    import comfy.utils
+
     import nodes
 
     comfy.utils.set_progress_bar_enabled(False)
@@ -263,7 +272,8 @@ def _run(device: torch.device, dtype: torch.dtype, latent: tuple[int, ...], text
 
 def profile(device: torch.device, mode: str = "add", rounds: int = 3, row_limit: int = 25) -> str:
     """Profiler tables (self CPU time per op) of ``rounds`` steered and unsteered steps, for finding the overhead."""
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     nodes = _host(device)
     node = nodes.NODE_CLASS_MAPPINGS[NODE_ID]
