@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from steering_core import CATEGORIES, GLOBAL, PromptPair, SafetyDirection, all_category_pairs, anchor_prompts, category_pairs
+from steering_core import CATEGORIES, PromptPair, SafetyDirection, all_category_pairs, anchor_prompts, category_pairs
 from steering_core.errors import PromptDataError, SafeSteerError
 
 ALL = "all categories"
 CUSTOM = "custom"
 PROMPT_SETS: list[str] = [ALL, *CATEGORIES, CUSTOM]
-SHIPPED = "shipped anchors"
 
 
 def parse_pair_lines(text: str) -> list[PromptPair]:
@@ -68,11 +67,6 @@ def describe(direction: SafetyDirection) -> str:
         lines.append("  pair AUROC (in-sample): " + ", ".join(
             f"{k} {float(v['train_auroc']):.3f}" for k, v in stats.items() if isinstance(v, dict) and "train_auroc" in v))
     return "\n".join(lines)
-
-
-def category_strengths(direction: SafetyDirection, requested: dict[str, float]) -> list[float]:
-    """Strength per category of ``direction`` from a name -> strength map (missing -> 0)."""
-    return [float(requested.get(cat, requested.get(GLOBAL, 0.0) if cat == GLOBAL else 0.0)) for cat in direction.categories]
 
 
 def progress_bar(total: int) -> Callable[[int], None]:

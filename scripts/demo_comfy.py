@@ -119,6 +119,7 @@ def measure(base: Path, direction_path: Path, strengths: list[float]) -> list[st
     import tiny_host_pack.tiny_text_encoders as tte
 
     from steering_core import SafetyDirection
+    from steering_core.dit_steering import DiTSteerConfig, DiTSteerer
 
     dit = host.node_class_mappings["SafeSteerDiTSteer"]
     adapter = sys.modules[dit.__module__.rsplit(".", 1)[0] + ".dit_adapter"]
@@ -126,13 +127,14 @@ def measure(base: Path, direction_path: Path, strengths: list[float]) -> list[st
     model = tm.build_model("flux", 0, context_dim=CONTEXT, pooled_dim=CONTEXT)
     info = adapter.inspect_model(model)
     clip = tte.build_clip("minilm")
+    gate_reader = DiTSteerer(direction, DiTSteerConfig(mode="gated"), info.hidden_size, info.context_dim)
     w = model.model.diffusion_model.txt_in.weight.detach().to(torch.float64)
     lines = ["| prompt | gates open | strength | mean projection shift at steered sites | sites |", "|---|---|---|---|---|"]
     for name, text in PROMPTS.items():
         cond, pooled, _ = tte.encode(clip, text)
         conditioning = [[cond, {"pooled_output": pooled, "guidance": 3.5}]]
-        gates = direction.gate_scores(cond.to(torch.float32).mean(dim=1)) < direction.thresholds
-        opened = [c for c, g in zip(direction.categories, gates[0].tolist()) if g] or ["none"]
+        gates = gate_reader.gates(cond.to(torch.float32))[0]     # the same per-prompt gate DiT steering uses
+        opened = [c for c, g in zip(direction.categories, gates.tolist()) if g] or ["none"]
         shift = (direction.vectors.to(torch.float64) * direction.scale.to(torch.float64).unsqueeze(1)) @ w.T
         e = (shift.sum(0) / shift.sum(0).norm()).to(torch.float32)
         base_proj = None

@@ -29,7 +29,7 @@ Rows and tokens that are not steered come back bit-identical.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -37,6 +37,7 @@ import torch
 from .direction import SafetyDirection
 from .errors import DimensionMismatchError, SafeSteerError
 from .pooling import pool
+from .steering import _per_category
 
 DIT_MODES: tuple[str, ...] = ("add", "gated", "project_out")
 STREAMS: tuple[str, ...] = ("img", "txt", "both")
@@ -69,17 +70,6 @@ class DiTSteerConfig:
             raise SafeSteerError(f"unknown stream {self.streams!r}; choose img, txt or both.")
         if self.space not in SPACES:
             raise SafeSteerError(f"unknown direction space {self.space!r}; choose auto, hidden or conditioning.")
-
-
-def _strengths(value: float | Sequence[float], k: int) -> torch.Tensor:
-    t = torch.as_tensor(value, dtype=torch.float32).reshape(-1)
-    if t.numel() == 1:
-        t = t.expand(k).clone()
-    if t.numel() != k:
-        raise SafeSteerError(f"strength must be one value or one per category ({k}), got {t.numel()}.")
-    if not bool(torch.isfinite(t).all()):
-        raise SafeSteerError(f"strength must be finite, got {t.tolist()}.")
-    return t
 
 
 def cond_row_mask(batch: int, cond_or_uncond: Sequence[int] | None, cond_only: bool) -> torch.Tensor:
@@ -132,7 +122,6 @@ class CallPlan:
     basis: torch.Tensor | None = None
     coef: torch.Tensor | None = None
     rows: torch.Tensor | None = None  # [B] bool, rows that may change
-    stats: dict[str, object] = field(default_factory=dict)
 
     @property
     def is_identity(self) -> bool:
@@ -156,14 +145,16 @@ class CallPlan:
             coef = self.coef.to(hidden.device, torch.float32)  # type: ignore[union-attr]
             proj = (seg @ basis.T).to(torch.float32)                           # [B, T, K]
             amount = coef.unsqueeze(1) * torch.relu(-proj)                     # [B, T, K]
-            new = seg + (amount.to(hidden.dtype) @ basis)
-            touched = (amount != 0).any(dim=-1, keepdim=True)
+            update = amount.to(hidden.dtype) @ basis                           # [B, T, H]
+            update.masked_fill_(~(amount != 0).any(dim=-1, keepdim=True), -0.0)
         else:
             delta = self.row_delta.to(hidden.device, hidden.dtype)  # type: ignore[union-attr]
-            new = seg + delta.unsqueeze(1)
-            touched = rows.view(-1, 1, 1)
+            update = torch.where(rows.unsqueeze(1), delta, -0.0).unsqueeze(1)  # [B, 1, H]
+        # untouched rows and tokens add -0.0, which leaves every value bit-identical (-0.0 included)
+        if start == 0 and stop == hidden.shape[1]:
+            return hidden + update
         out = hidden.clone()
-        out[:, start:stop] = torch.where(touched, new, seg)
+        out[:, start:stop] += update
         return out
 
 
@@ -183,7 +174,9 @@ class DiTSteerer:
         self.config = config
         self.hidden_size = int(hidden_size)
         self.context_dim = None if context_dim is None else int(context_dim)
-        self.strength = _strengths(config.strength, direction.num_categories)
+        strength = _per_category(config.strength, direction.num_categories, "strength")
+        assert strength is not None
+        self.strength = strength
         d = direction.dim
         space = config.space
         if space == "auto":
@@ -248,7 +241,6 @@ class DiTSteerer:
             if context is None:
                 raise SafeSteerError("gated DiT steering needs the text conditioning of the call.")
             coef = coef * self.gates(context.to(dev)).to(dev)
-        stats: dict[str, object] = {}
         if self.space == "hidden":
             shifts = (d.vectors * d.scale.unsqueeze(1)).to(dev, torch.float32)          # [K, H]
         else:
@@ -269,19 +261,9 @@ class DiTSteerer:
         if mode == "project_out":
             mean_shift = shifts if shifts.ndim == 2 else shifts.mean(dim=0)
             basis = mean_shift / mean_shift.norm(dim=1, keepdim=True).clamp_min(1e-12)
-            return CallPlan(mode, basis=basis, coef=coef, rows=steered_rows, stats=stats)
+            return CallPlan(mode, basis=basis, coef=coef, rows=steered_rows)
         if shifts.ndim == 2:
             row_delta = coef @ shifts                                                   # [B, H]
         else:
             row_delta = torch.einsum("bk,bkh->bh", coef, shifts)
-        return CallPlan(mode, row_delta=row_delta, rows=steered_rows, stats=stats)
-
-    def expected_shift(self, project: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-        """``[K, H]`` hidden shift per unit strength (hidden space, or a linear projection)."""
-        d = self.direction
-        steps = d.vectors * d.scale.unsqueeze(1)
-        if self.space == "hidden":
-            return steps.to(torch.float32)
-        if project is None:
-            raise SafeSteerError("a conditioning-space direction needs the model's text input projection.")
-        return shift_through(project, steps)
+        return CallPlan(mode, row_delta=row_delta, rows=steered_rows)

@@ -94,20 +94,3 @@ def parse_sites(spec: str, num_double: int, num_single: int = 0) -> tuple[Site, 
     if not chosen:
         raise SafeSteerError(f"site spec {spec!r} selects no blocks.")
     return tuple(sorted(chosen, key=lambda s: (KINDS.index(s.kind), s.index)))
-
-
-def format_sites(sites: tuple[Site, ...] | list[Site]) -> str:
-    """Compact text for a site list, e.g. ``double:0-3, single:5``."""
-    parts: list[str] = []
-    for kind in KINDS:
-        idx = sorted(s.index for s in sites if s.kind == kind)
-        run_start = prev = None
-        for i in idx + [None]:  # type: ignore[operator]
-            if run_start is None:
-                run_start = prev = i
-            elif i is not None and i == prev + 1:  # type: ignore[operator]
-                prev = i
-            else:
-                parts.append(f"{kind}:{run_start}" if run_start == prev else f"{kind}:{run_start}-{prev}")
-                run_start = prev = i
-    return ", ".join(parts)
