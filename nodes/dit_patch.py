@@ -1,8 +1,13 @@
-"""Install DiT steering on a clone of a ComfyUI model through its documented patch points.
+"""Install per-site token edits on a clone of a ComfyUI model through its documented patch points.
+
+Used by DiT Safety Steer (a direction), SAE Blend/Repel (an SAE per site) and the activation
+recorders of Train Safety SAE / Rank Intervention Sites (an "edit" that records and returns its input).
 
 * Per model call, an ``APPLY_MODEL`` wrapper (present for every architecture) decides whether the
-  step is inside the sigma window, builds the call plan (rows, gates, hidden shifts) once and hands
-  it to the blocks through a private key of that call's ``transformer_options``.
+  step is inside the sigma window, asks the :class:`CallPlanner` for the call's plan once and hands
+  it to the blocks through a private key of that call's ``transformer_options``. A plan edits token
+  spans with ``apply(tokens [B, T, H], start, stop)``; one with a ``for_site(site)`` method gives each
+  site its own plan.
 * "replace" families: one ``patches_replace["dit"][(kind, i)]`` entry per steered block. A patch
   another node (or pack) already put on that block is wrapped, never replaced: ours calls it as the
   block and steers what it returns.
@@ -15,12 +20,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import torch
 
 import comfy.patcher_extension
-from steering_core.dit_steering import CallPlan, DiTSteerer
+from steering_core.dit_steering import DiTSteerer
 from steering_core.sites import Site
 
 from .dit_adapter import DiTModelInfo
@@ -28,15 +33,55 @@ from .dit_adapter import DiTModelInfo
 STATE_PREFIX = "safesteer.dit."
 
 
+class TokenPlan(Protocol):
+    """What one model call does to a block's tokens: ``apply`` returns the edited ``[B, T, H]`` tensor,
+    touching only tokens ``start:stop`` (the input itself where nothing changes)."""
+
+    def apply(self, tokens: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor: ...
+
+
+class CallPlanner(Protocol):
+    """Makes one :class:`TokenPlan` per model call (or None to leave the call alone)."""
+
+    @property
+    def is_identity(self) -> bool: ...
+
+    def prepare_call(self, x: torch.Tensor, sigma: float, context: torch.Tensor | None,
+                     cond_or_uncond: list[int] | None) -> TokenPlan | None: ...
+
+
+class DirectionPlanner:
+    """A :class:`DiTSteerer` (one direction for every site) as a :class:`CallPlanner`."""
+
+    def __init__(self, steerer: DiTSteerer, info: DiTModelInfo):
+        self.steerer = steerer
+        self.info = info
+
+    @property
+    def is_identity(self) -> bool:
+        return self.steerer.is_identity
+
+    def prepare_call(self, x: torch.Tensor, sigma: float, context: torch.Tensor | None,
+                     cond_or_uncond: list[int] | None) -> TokenPlan:
+        return self.steerer.prepare(batch=int(x.shape[0]), context=context, cond_or_uncond=cond_or_uncond,
+                                    project=self.info.project, project_is_linear=self.info.spec.text_projection_linear,
+                                    device=x.device)
+
+
 @dataclass
 class CallState:
     """Per-call state shared by the steered blocks of one model call."""
 
-    plan: CallPlan
+    plan: Any
     txt_len: int | None = None
     img_len: int | None = None
     context_len: int | None = None
     steered_sites: list[str] = field(default_factory=list)
+
+    def plan_at(self, site: Site) -> TokenPlan:
+        """The plan for ``site`` (the call's plan, or its per-site plan when it has ``for_site``)."""
+        for_site = getattr(self.plan, "for_site", None)
+        return for_site(site) if callable(for_site) else self.plan
 
 
 @dataclass(frozen=True)
@@ -54,7 +99,8 @@ def _state(args: dict[str, Any], key: str) -> CallState | None:
     return options.get(key) if isinstance(options, dict) else None
 
 
-def _steer_single(state: CallState, tokens: torch.Tensor, layout: str, streams: StreamChoice) -> torch.Tensor:
+def _steer_single(state: CallState, site: Site, tokens: torch.Tensor, layout: str,
+                  streams: StreamChoice) -> torch.Tensor:
     """Steer a single-stream block output ``[B, txt+img, H]`` given the recorded text length."""
     total = tokens.shape[1]
     if layout == "txt_first":
@@ -68,10 +114,11 @@ def _steer_single(state: CallState, tokens: torch.Tensor, layout: str, streams: 
         if img_len is None:
             return tokens
         img_span, txt_span = (0, img_len), (img_len, total)
+    plan = state.plan_at(site)
     if streams.img and streams.txt:
-        return state.plan.apply(tokens)
+        return plan.apply(tokens)
     span = img_span if streams.img else txt_span
-    return state.plan.apply(tokens, *span)
+    return plan.apply(tokens, *span)
 
 
 class SiteReplace:
@@ -103,7 +150,7 @@ class SiteReplace:
             txt = args["txt"]
             n = state.context_len or txt.shape[1]
             args = dict(args)
-            args["txt"] = state.plan.apply(txt, max(0, txt.shape[1] - n), txt.shape[1])
+            args["txt"] = state.plan_at(self.site).apply(txt, max(0, txt.shape[1] - n), txt.shape[1])
         out = dict(self._run_block(args, extra))
         if self.site.kind == "double":
             txt = out.get("txt") if self.txt_output else args.get("txt")
@@ -113,12 +160,13 @@ class SiteReplace:
                 state.img_len = int(out["img"].shape[1])
             if not self.steer:
                 return out
+            plan = state.plan_at(self.site)
             if self.streams.img and isinstance(out.get("img"), torch.Tensor):
-                out["img"] = state.plan.apply(out["img"])
+                out["img"] = plan.apply(out["img"])
             if self.streams.txt and self.txt_output and isinstance(out.get("txt"), torch.Tensor):
-                out["txt"] = state.plan.apply(out["txt"])
+                out["txt"] = plan.apply(out["txt"])
         elif self.steer:
-            out["img"] = _steer_single(state, out["img"], self.layout, self.streams)
+            out["img"] = _steer_single(state, self.site, out["img"], self.layout, self.streams)
         state.steered_sites.append(str(self.site))
         return out
 
@@ -134,13 +182,14 @@ def _hook_for(key_state: CallState, site: Site, info: DiTModelInfo, streams: Str
                 state.img_len = int(img.shape[1])
             if isinstance(txt, torch.Tensor):
                 state.txt_len = int(txt.shape[1])
-            img = state.plan.apply(img) if streams.img and isinstance(img, torch.Tensor) else img
-            txt = state.plan.apply(txt) if streams.txt and isinstance(txt, torch.Tensor) else txt
+            plan = state.plan_at(site)
+            img = plan.apply(img) if streams.img and isinstance(img, torch.Tensor) else img
+            txt = plan.apply(txt) if streams.txt and isinstance(txt, torch.Tensor) else txt
             state.steered_sites.append(str(site))
             return (img, txt, *output[2:])
         if isinstance(output, torch.Tensor):
             state.steered_sites.append(str(site))
-            return _steer_single(state, output, info.spec.single_layout, streams)
+            return _steer_single(state, site, output, info.spec.single_layout, streams)
         return output
 
     return hook
@@ -154,14 +203,15 @@ def _len_probe(state: CallState) -> Callable[..., None]:
     return probe
 
 
-def install(model: Any, info: DiTModelInfo, steerer: DiTSteerer, sites: tuple[Site, ...], streams: str,
-            sigma_start: float, sigma_end: float) -> Any:
-    """Return a clone of ``model`` steered at ``sites``; ``model`` itself is left untouched.
+def install(model: Any, info: DiTModelInfo, planner: CallPlanner, sites: tuple[Site, ...], streams: str,
+            sigma_start: float, sigma_end: float, clone: bool = True) -> Any:
+    """Return a clone of ``model`` edited at ``sites`` by ``planner``; ``model`` itself is left untouched.
 
-    ``sigma_start >= sigma_end``: steps whose sigma lies in ``[sigma_end, sigma_start]`` are steered.
+    ``sigma_start >= sigma_end``: steps whose sigma lies in ``[sigma_end, sigma_start]`` are edited.
+    ``clone=False`` patches ``model`` in place (only for a clone the caller made and owns).
     """
-    m = model.clone()
-    if steerer.is_identity:
+    m = model.clone() if clone else model
+    if planner.is_identity:
         return m
     key = STATE_PREFIX + uuid.uuid4().hex
     choice = StreamChoice.parse(streams)
@@ -174,10 +224,9 @@ def install(model: Any, info: DiTModelInfo, steerer: DiTSteerer, sites: tuple[Si
         sigma = float(t.reshape(-1)[0])  # one host read per model call, like ComfyUI's own samplers
         if sigma_end <= sigma <= sigma_start:
             context = c_crossattn if isinstance(c_crossattn, torch.Tensor) else None
-            plan = steerer.prepare(
-                batch=int(x.shape[0]), context=context, cond_or_uncond=options.get("cond_or_uncond"),
-                project=info.project, project_is_linear=spec.text_projection_linear, device=x.device)
-            options[key] = CallState(plan, context_len=int(context.shape[1]) if context is not None else None)
+            plan = planner.prepare_call(x, sigma, context, options.get("cond_or_uncond"))
+            if plan is not None:
+                options[key] = CallState(plan, context_len=int(context.shape[1]) if context is not None else None)
         return executor(x, t, c_concat, c_crossattn, control, options, **kwargs)
 
     m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, key, apply_model_wrapper)

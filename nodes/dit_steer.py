@@ -11,7 +11,7 @@ from steering_core.dit_steering import DIT_MODES, SPACES, STREAMS, DiTSteerConfi
 from steering_core.sites import parse_sites
 
 from .dit_adapter import inspect_model
-from .dit_patch import install
+from .dit_patch import DirectionPlanner, install
 from .types import CATEGORY, SafetyDirectionType
 
 MAX_STRENGTH = 10.0
@@ -38,7 +38,7 @@ def steer_model(model: Any, direction: SafetyDirection, strength: float | Sequen
     sampling = model.get_model_object("model_sampling")
     sigma_start = float(sampling.percent_to_sigma(start_percent))
     sigma_end = float(sampling.percent_to_sigma(end_percent))
-    return install(model, info, steerer, chosen, streams, sigma_start, sigma_end)
+    return install(model, info, DirectionPlanner(steerer, info), chosen, streams, sigma_start, sigma_end)
 
 
 def window_inputs() -> list[Any]:
