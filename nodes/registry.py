@@ -11,7 +11,11 @@ from .direction_files import LoadSafetyDirection, SaveSafetyDirection
 from .dit_steer import DiTSafetySteer
 from .estimate import EstimateSafetyDirection
 from .multi_category import MultiCategorySteerConditioning, MultiCategorySteerModel
+from .rank_sites import RankInterventionSites
+from .sae_blend_repel import SAEBlendRepel
+from .sae_files import LoadSafetySAE
 from .sweep import SafetyComparisonGrid, SafetyStrengthSweep
+from .train_sae import TrainSafetySAE
 from .universal import UniversalDirection
 
 
@@ -30,4 +34,8 @@ def all_nodes() -> list[type[io.ComfyNode]]:
         MultiCategorySteerConditioning,
         SafetyStrengthSweep,
         SafetyComparisonGrid,
+        RankInterventionSites,
+        TrainSafetySAE,
+        LoadSafetySAE,
+        SAEBlendRepel,
     ]

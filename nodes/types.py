@@ -10,3 +10,5 @@ SafetyDirectionType = io.Custom("SAFETY_DIRECTION")
 AlignmentType = io.Custom("SAFETY_ALIGNMENT")
 
 CATEGORY = "SafeSteer"
+#: a ``steering_core.safety_sae.SafetySAE`` (one sparse autoencoder, with its harmful features, per DiT site)
+SafetySAEType = io.Custom("SAFETY_SAE")
