@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_DIR = ROOT / "workflows"
 EXPECTED = {
     "flux_t2i_safety.json", "sd35_t2i_safety.json", "qwen_image_t2i_safety.json", "wan_t2v_safety.json",
-    "cross_model_llm_to_flux.json", "ab_strength_sweep.json",
+    "cross_model_llm_to_flux.json", "ab_strength_sweep.json", "sae_flux_blend_repel.json", "sae_wan_blend_repel.json",
 }
 WORKFLOWS = sorted(p.name for p in WORKFLOW_DIR.glob("*.json"))
 PACK_MODULE = f"custom_nodes.{PACK_NAME}"

@@ -44,7 +44,7 @@ WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
 FILE_COMBO_INPUTS = frozenset({
     "ckpt_name", "unet_name", "clip_name", "clip_name1", "clip_name2", "clip_name3", "clip_name4", "vae_name",
     "lora_name", "control_net_name", "style_model_name", "clip_vision_name", "upscale_model_name", "gligen_name",
-    "hypernetwork_name", "direction_name",
+    "hypernetwork_name", "direction_name", "sae_name",
 })
 #: Core nodes whose frontend extensions add their own widgets (3D viewers, webcam, recorder...):
 #: their widgets_values are not modelled here, so only their count is left unchecked. Every other
