@@ -277,3 +277,76 @@ def test_train_then_steer_in_one_run_then_load_gives_the_same_images(comfy, comf
     assert loaded["sha256"] == steered["sha256"] and steered["finite"] == [True]
     off = comfy.run(train_steer_graph(arch, "unused", beta=0.0, gamma=0.0, load=new[0].name)).raise_for_error()
     assert off.ui("stats")["sha256"] != steered["sha256"]
+
+
+# ------------------------------------------------------------------------------ routing node, resume, reuse
+
+
+def test_rank_node_matches_core_routing_on_independently_recorded_activations(host, tm, te):
+    from steering_core.routing import rank_sites, ranking_markdown
+
+    model = tm.build_model("flux", seed=0)
+    sites = [("double", 0), ("double", 1), ("single", 0), ("single", 1)]
+    recorded, log = add_recorders(model, sites)
+    node = host.node_class_mappings["SafeSteerRankSites"]
+    out = node.execute(recorded, te.build_clip("flux"), tm.make_latent("flux"), "all categories", 2, 1, 0,
+                       "all", 2, "img", "auto", 0.5).result
+    prompts_ = pack_module(host, "comfy_harvest").labeled_prompts(
+        pack_module(host, "rank_sites").limited_pairs("all categories", "", 2))
+    assert len(log) == len(sites) * len(prompts_)  # one step per prompt
+    pooled: dict[str, list[torch.Tensor]] = {f"{k}:{i}": [] for k, i in sites}
+    for c in range(len(prompts_)):
+        recs = log[c * len(sites):(c + 1) * len(sites)]
+        txt_len = next(r.out["txt"].shape[1] for r in recs if r.site[0] == "double")
+        for r in recs:
+            img = r.out["img"][0]
+            img = img[txt_len:] if r.site[0] == "single" else img
+            pooled[f"{r.site[0]}:{r.site[1]}"].append(img.to(torch.float64).mean(0).to(torch.float32))
+    ranking = rank_sites({k: torch.stack(v) for k, v in pooled.items()}, torch.tensor([p.unsafe for p in prompts_]),
+                         [p.category for p in prompts_], lam=0.5)
+    assert out[1] == ranking_markdown(ranking)
+    assert out[0] == ", ".join(s.site for s in ranking[:2])
+    image = out[2]
+    assert image.ndim == 4 and image.shape[0] == 1 and image.shape[-1] == 3 and image.shape[1] > 40
+
+
+def test_cancelled_training_resumes_without_redoing_work_and_same_settings_reuse_the_file(host, tm, te, monkeypatch):
+    import comfy.model_management as mm
+
+    train = pack_module(host, "train_sae")
+    model, clip, latent = tm.build_model("flux", seed=0), te.build_clip("flux"), tm.make_latent("flux")
+    args = dict(prompt_set="all categories", pairs_per_category=2, steps=1, seed=0, sites="double:1", stream="img",
+                expansion=2, k=8, train_steps=30, tokens_per_step=16, n_harmful=4, source_categories="all",
+                adapt_to="benign anchors")
+
+    def run(filename: str):
+        return train.train_safety_sae(model, clip, latent, filename=filename, resume=True, **args)
+
+    reference, ref_path, _ = run("resume_reference")
+    harvests = []
+    real_run_prompts = train.run_prompts
+    monkeypatch.setattr(train, "run_prompts", lambda *a, **k: harvests.append(1) or real_run_prompts(*a, **k))
+    calls = {"n": 0}
+    work_root = Path(train.SAES.directory(), train.WORK_DIR)
+
+    def cancel_during_training() -> None:
+        if any(work_root.glob("resume_test-*/harvest.done")):  # harvesting is over: count training steps
+            calls["n"] += 1
+            if calls["n"] == 10:
+                raise mm.InterruptProcessingException()
+
+    monkeypatch.setattr(mm, "throw_exception_if_processing_interrupted", cancel_during_training)
+    with pytest.raises(mm.InterruptProcessingException):
+        run("resume_test")
+    work = next(work_root.glob("resume_test-*"))
+    assert (work / "harvest.done").exists() and list(work.glob("train-*.safetensors"))
+    resumed, path, _ = run("resume_test")
+    assert len(harvests) == 1  # the second run reused the harvested activations
+    assert not work.exists()
+    for a, b in zip(reference, resumed):
+        for name, t in a.sae.state_tensors().items():
+            assert torch.equal(t, b.sae.state_tensors()[name]), name
+        assert torch.equal(a.features.harmful, b.features.harmful)
+    again, again_path, summary = run("resume_test")
+    assert again_path == path and "reused" in summary and len(harvests) == 1
+    assert Path(ref_path).name == "resume_reference.safetensors" and Path(path).name == "resume_test.safetensors"
