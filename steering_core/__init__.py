@@ -8,6 +8,10 @@ steering ops and SafeSteer files. Never imports ComfyUI; usable from any script.
     >>> alignment = sc.fit_alignment(source_anchor_vectors, target_anchor_vectors, kind="ridge")
     >>> target_direction = alignment.transport(direction)
     >>> steered = sc.steer(target_hidden, target_direction, strength=3.0)
+
+Sparse-autoencoder path (SafeDIG-style): ``rank_sites`` (robustness-aware routing), ``train_sae``
+(TopK SAE from activation shards), ``select_safety_features``, ``adapt_decoder`` (encoder frozen),
+``SAESteerer`` (Blend / Repel, gated per token), saved as a multi-site ``SafetySAE`` file.
 """
 
 from .alignment import MAP_KINDS, Alignment, LowCoverageWarning, fit_alignment, transport_report
@@ -33,7 +37,15 @@ from .loading import load
 from .metrics import auroc, calibrate_threshold, projection_scores, r_squared
 from .mlp_map import MLPTrainConfig
 from .pooling import pool
+from .activation_shards import ShardDataset, ShardWriter
 from .prompts import CATEGORIES, PromptPair, all_category_pairs, anchor_prompts, category_pairs, read_prompt_pairs, read_prompts, split_pairs
+from .routing import SiteScore, rank_sites, ranking_markdown
+from .sae import SafetyFeatures, SparseAutoencoder
+from .sae_adapt import AdaptReport, adapt_decoder
+from .sae_features import select_safety_features
+from .sae_steering import SAESteerConfig, SAESteerer
+from .sae_train import SAETrainConfig, TrainReport, train_sae
+from .safety_sae import SafetySAE, SiteSAE, import_saelens
 from .steering import MODES, SteeringConfig, SteeringOp, steer
 from .transport_report import TransportReport, TransportRow
 from .universal import universal_direction
@@ -48,4 +60,8 @@ __all__ = [
     "estimate_category_directions", "estimate_direction", "fit_alignment", "load", "orthogonalize_categories", "pool",
     "projection_scores", "r_squared", "read_prompt_pairs", "read_prompts", "split_pairs", "steer", "transport_report",
     "universal_direction",
+    # sparse autoencoders (SafeDIG path)
+    "AdaptReport", "SAESteerConfig", "SAESteerer", "SAETrainConfig", "SafetyFeatures", "SafetySAE", "ShardDataset",
+    "ShardWriter", "SiteSAE", "SiteScore", "SparseAutoencoder", "TrainReport", "adapt_decoder", "import_saelens",
+    "rank_sites", "ranking_markdown", "select_safety_features", "train_sae",
 ]

@@ -11,12 +11,15 @@ from .direction import KIND as DIRECTION_KIND
 from .direction import SafetyDirection
 from .errors import SafeSteerFileError
 from .fileformat import peek_kind
+from .safety_sae import KIND as SAE_KIND
+from .safety_sae import SafetySAE
 
-_LOADERS: dict[str, Callable[[str | os.PathLike[str]], SafetyDirection | Alignment]] = {DIRECTION_KIND: SafetyDirection.load, ALIGNMENT_KIND: Alignment.load}
+_LOADERS: dict[str, Callable[[str | os.PathLike[str]], SafetyDirection | Alignment | SafetySAE]] = {
+    DIRECTION_KIND: SafetyDirection.load, ALIGNMENT_KIND: Alignment.load, SAE_KIND: SafetySAE.load}
 
 
-def load(path: str | os.PathLike[str]) -> SafetyDirection | Alignment:
-    """Load a SafetyDirection or Alignment file, whichever it holds."""
+def load(path: str | os.PathLike[str]) -> SafetyDirection | Alignment | SafetySAE:
+    """Load a SafetyDirection, Alignment or SafetySAE file, whichever it holds."""
     kind = peek_kind(path)
     loader = _LOADERS.get(kind)
     if loader is None:
