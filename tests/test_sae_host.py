@@ -64,7 +64,6 @@ def txt_len_of(log, call_index: int, per_call: int) -> int:
 def test_harvest_records_exactly_the_block_outputs(host, tm, te):
     model = tm.build_model("flux", seed=0)
     clip = te.build_clip("flux")
-    info = pack_module(host, "dit_adapter").inspect_model(model)
     sites = [("double", 0), ("double", 1), ("single", 1)]
     recorded, log = add_recorders(model, sites)
     got: list[tuple[int, Site, torch.Tensor, int]] = []
@@ -162,7 +161,7 @@ def test_edit_at_each_site_is_the_core_op_on_cond_rows_only(host, tm, flux_setup
     n_gated = 0
     for c in range(len(inner) // per_call):
         txt_len = txt_len_of(inner, c, per_call)
-        for a, b in zip(inner[c * per_call:(c + 1) * per_call], outer[c * per_call:(c + 1) * per_call]):
+        for a, b in zip(inner[c * per_call:(c + 1) * per_call], outer[c * per_call:(c + 1) * per_call], strict=True):
             site = Site(*a.site)
             rows = cond_rows(a, a.out["img"].shape[0])
             if site not in refs:
@@ -189,7 +188,7 @@ def test_sigma_window_and_site_subset(host, tm, flux_setup):
     steered = blend_repel(host, inner_model, bundle, 1.0, 1.0, sites="single:1", start=0.5, end=1.0)
     outer_model, outer = add_recorders(steered, sites)
     sample(host, tm, outer_model, "flux", cfg=1.0)
-    changed = {(a.site, a.sigma) for a, b in zip(inner, outer) if not torch.equal(a.out["img"], b.out["img"])}
+    changed = {(a.site, a.sigma) for a, b in zip(inner, outer, strict=True) if not torch.equal(a.out["img"], b.out["img"])}
     assert changed and {s for s, _ in changed} == {("single", 1)}
     sampling = model.get_model_object("model_sampling")
     limit = float(sampling.percent_to_sigma(0.5))
@@ -343,7 +342,7 @@ def test_cancelled_training_resumes_without_redoing_work_and_same_settings_reuse
     resumed, path, _ = run("resume_test")
     assert len(harvests) == 1  # the second run reused the harvested activations
     assert not work.exists()
-    for a, b in zip(reference, resumed):
+    for a, b in zip(reference, resumed, strict=True):
         for name, t in a.sae.state_tensors().items():
             assert torch.equal(t, b.sae.state_tensors()[name]), name
         assert torch.equal(a.features.harmful, b.features.harmful)

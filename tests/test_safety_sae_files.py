@@ -73,7 +73,7 @@ def test_round_trip_is_exact_and_never_overwrites(tmp_path: Path):
     path = original.save(tmp_path / "s.safetensors")
     loaded = SafetySAE.load(path)
     assert loaded.site_keys == ["double:3", "single:7"] and loaded.model == original.model
-    for a, b in zip(original, loaded):
+    for a, b in zip(original, loaded, strict=True):
         assert a.stream == b.stream and a.info == b.info and a.sae.config() == b.sae.config()
         for name, t in a.sae.state_tensors().items():
             assert torch.equal(t, b.sae.state_tensors()[name]), name
