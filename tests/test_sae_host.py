@@ -106,7 +106,8 @@ def hand_made_bundle(acts: torch.Tensor, d_sae: int = 256, k: int = 8, seed: int
     sae = SparseAutoencoder(d, d_sae, k=k, seed=seed)
     with torch.no_grad():
         sae.b_dec.copy_(acts.mean(0))
-    codes = sae.encode(acts)
+    with torch.no_grad():
+        codes = sae.encode(acts)
     rate = (codes > 0).float().mean(0)
     order = torch.argsort((rate - 0.3).abs())       # latents active on about 30 % of tokens
     harmful = order[:3]
