@@ -10,6 +10,7 @@ from .apply_conditioning import ApplySafetySteering
 from .direction_files import LoadSafetyDirection, SaveSafetyDirection
 from .dit_steer import DiTSafetySteer
 from .estimate import EstimateSafetyDirection
+from .monitor import SafetyMonitor, SafetyMonitorReport
 from .multi_category import MultiCategorySteerConditioning, MultiCategorySteerModel
 from .rank_sites import RankInterventionSites
 from .sae_blend_repel import SAEBlendRepel
@@ -38,4 +39,6 @@ def all_nodes() -> list[type[io.ComfyNode]]:
         TrainSafetySAE,
         LoadSafetySAE,
         SAEBlendRepel,
+        SafetyMonitor,
+        SafetyMonitorReport,
     ]
