@@ -17,6 +17,7 @@ from .sae_blend_repel import SAEBlendRepel
 from .sae_files import LoadSafetySAE
 from .sweep import SafetyComparisonGrid, SafetyStrengthSweep
 from .train_sae import TrainSafetySAE
+from .transfer_report import SafetyTransferReport
 from .universal import UniversalDirection
 
 
@@ -41,4 +42,5 @@ def all_nodes() -> list[type[io.ComfyNode]]:
         SAEBlendRepel,
         SafetyMonitor,
         SafetyMonitorReport,
+        SafetyTransferReport,
     ]

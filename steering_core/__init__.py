@@ -49,6 +49,7 @@ from .safety_sae import SafetySAE, SiteSAE, import_saelens
 from .steering import MODES, SteeringConfig, SteeringOp, steer
 from .transport_report import TransportReport, TransportRow
 from .universal import universal_direction
+from .transfer_report import SourceResult, TransferReport, TransferRow, transfer_report
 
 __version__ = "0.1.0"
 
@@ -64,4 +65,6 @@ __all__ = [
     "AdaptReport", "SAESteerConfig", "SAESteerer", "SAETrainConfig", "SafetyFeatures", "SafetySAE", "ShardDataset",
     "ShardWriter", "SiteSAE", "SiteScore", "SparseAutoencoder", "TrainReport", "adapt_decoder", "import_saelens",
     "rank_sites", "ranking_markdown", "select_safety_features", "train_sae",
+    # transfer report (native / transferred / universal AUROC on held-out prompts)
+    "SourceResult", "TransferReport", "TransferRow", "transfer_report",
 ]
