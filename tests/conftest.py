@@ -41,3 +41,37 @@ def comfy(comfy_base):
         pytest.fail(str(exc), pytrace=False)
     yield host
     host.close()
+
+
+@pytest.fixture(scope="module")
+def host(comfy):
+    """The in-process host under the name the DiT/SAE host tests use."""
+    return comfy
+
+
+@pytest.fixture(scope="module")
+def tm(comfy):
+    """tiny_host_pack.tiny_models (importable once the host has loaded the test pack)."""
+    import tiny_host_pack.tiny_models as tiny_models
+
+    return tiny_models
+
+
+@pytest.fixture(scope="module")
+def te(comfy):
+    """tiny_host_pack.tiny_text_encoders (tiny ComfyUI CLIPs and the real MiniLM in ComfyUI's BERT)."""
+    import tiny_host_pack.tiny_text_encoders as tiny_text_encoders
+
+    return tiny_text_encoders
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of small matmuls: extra threads only contend with other processes
+    on a small shared machine. Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -20,18 +20,6 @@ from steering_core import SafetyDirection
 STEPS = 4
 
 
-@pytest.fixture(scope="module")
-def host(comfy):
-    return comfy
-
-
-@pytest.fixture(scope="module")
-def tm(host):
-    import tiny_host_pack.tiny_models as tiny_models
-
-    return tiny_models
-
-
 def dit_node(host):
     return host.node_class_mappings["SafeSteerDiTSteer"]
 

@@ -13,7 +13,7 @@ from steering_core import SafetyDirection
 from steering_core.errors import SafeSteerError
 from steering_core.monitor import SafetyMonitorLog, branch_of_rows, monitor_plot, row_scores
 
-from test_dit_host import add_recorders, conditioning_direction, pack_module, sample
+from test_dit_host import add_recorders, conditioning_direction, sample
 from test_nodes_graph import direction_file, sampling_graph
 
 # ------------------------------------------------------------------------------ core
@@ -52,13 +52,6 @@ def test_log_groups_rows_by_branch_and_numbers_steps_by_sigma():
 
 
 # ------------------------------------------------------------------------------ nodes on a tiny FLUX
-
-
-@pytest.fixture(scope="module")
-def tm(comfy):
-    import tiny_host_pack.tiny_models as tiny_models
-
-    return tiny_models
 
 
 def unit_shift(model, direction: SafetyDirection) -> torch.Tensor:

@@ -12,13 +12,7 @@ from steering_core.sae_adapt import adapt_decoder, benign_tokens
 SCALE = 1.5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny matmuls: extra threads only contend with other processes on a small shared machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -12,13 +12,7 @@ from steering_core.sae import SparseAutoencoder
 from steering_core.sae_features import calibrate_fast_thresholds, cohens_d, effect_sizes, select_safety_features
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # small matmuls: extra threads only contend with other processes on a small shared machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------ numpy references

@@ -22,25 +22,6 @@ from test_dit_host import add_recorders, cond_rows, pack_module, sample
 SAE_SITES = (Site("double", 1), Site("single", 1))  # the tiny models have 2 double + 2 single blocks
 
 
-@pytest.fixture(scope="module")
-def host(comfy):
-    return comfy
-
-
-@pytest.fixture(scope="module")
-def tm(host):
-    import tiny_host_pack.tiny_models as tiny_models
-
-    return tiny_models
-
-
-@pytest.fixture(scope="module")
-def te(host):
-    import tiny_host_pack.tiny_text_encoders as tiny_text_encoders
-
-    return tiny_text_encoders
-
-
 def harvest_mod(host):
     return pack_module(host, "comfy_harvest")
 

@@ -13,13 +13,7 @@ from steering_core.sae_features import select_safety_features
 from steering_core.sae_steering import SAESteerConfig, SAESteerer
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # small matmuls: extra threads only contend with other processes on a small shared machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,7 @@ from steering_core.sae import SparseAutoencoder
 from steering_core.sae_train import SAETrainConfig, geometric_median, train_sae
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _incoherent_atoms(m0: int, d: int, max_cos: float, g: torch.Generator) -> torch.Tensor:
