@@ -49,7 +49,7 @@ import torch
 
 import steering_core as sc
 
-from .common import round_robin_times, sync
+from .common import profile_tables, round_robin_times
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK_NAME = "safesteer"
@@ -272,9 +272,6 @@ def _run(device: torch.device, dtype: torch.dtype, latent: tuple[int, ...], text
 
 def profile(device: torch.device, mode: str = "add", rounds: int = 3, row_limit: int = 25) -> str:
     """Profiler tables (self CPU time per op) of ``rounds`` steered and unsteered steps, for finding the overhead."""
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as torch_profile
-
     nodes = _host(device)
     node = nodes.NODE_CLASS_MAPPINGS[NODE_ID]
     model = build_flux(device, torch.float32)
@@ -283,18 +280,7 @@ def profile(device: torch.device, mode: str = "add", rounds: int = 3, row_limit:
     steered = node.execute(model=model, direction=_direction(), strength=STRENGTH, mode=mode, sites="all",
                            stream="both", start_percent=0.0, end_percent=1.0, cond_only=False).result[0]
     step: Callable[[Any], Any] = lambda m: nodes.common_ksampler(m, 0, 1, CFG, "euler", "simple", positive, negative, samples)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    tables = []
-    for name, m in (("unsteered", model), (f"steered ({mode})", steered)):
-        step(m)
-        sync(device)
-        with torch_profile(activities=activities) as prof:
-            for _ in range(rounds):
-                step(m)
-            sync(device)
-        tables.append(f"== {name}, {rounds} steps ==\n"
-                      + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit))
-    return "\n".join(tables)
+    return profile_tables(step, {"unsteered": model, f"steered ({mode})": steered}, device, rounds, row_limit)
 
 
 def main() -> int:

@@ -80,7 +80,7 @@ from .bench_dit import (
     build_flux,
     host_available,
 )
-from .common import round_robin_times, sync
+from .common import profile_tables, round_robin_times
 
 NODE_ID = "SafeSteerSAEBlendRepel"
 EXPANSION = 16
@@ -460,9 +460,6 @@ def run(device: torch.device, dtype: torch.dtype = torch.float32, latent: tuple[
 
 def profile(device: torch.device, path: str = "fast", rounds: int = 3, row_limit: int = 25) -> str:
     """Profiler tables (self CPU time per op) of ``rounds`` steered and unsteered steps."""
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as torch_profile
-
     nodes = bench_dit._host(device)
     model = build_flux(device, torch.float32)
     step = _step_fn(nodes, LATENT, TEXT_TOKENS)
@@ -472,18 +469,7 @@ def profile(device: torch.device, path: str = "fast", rounds: int = 3, row_limit
     steered = nodes.NODE_CLASS_MAPPINGS[NODE_ID].execute(model=model, sae=bundle, beta=BETA, gamma=GAMMA, sites="all",
                                                          start_percent=0.0, end_percent=1.0, cond_only=False,
                                                          path=path).result[0]
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    tables = []
-    for name, m in (("unsteered", model), (f"steered ({path})", steered)):
-        step(m)
-        sync(device)
-        with torch_profile(activities=activities) as prof:
-            for _ in range(rounds):
-                step(m)
-            sync(device)
-        tables.append(f"== {name}, {rounds} steps ==\n"
-                      + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit))
-    return "\n".join(tables)
+    return profile_tables(step, {"unsteered": model, f"steered ({path})": steered}, device, rounds, row_limit)
 
 
 #: smaller shapes for ``run_all.py --quick``: the same code paths and checks in seconds (tiny model with

@@ -110,3 +110,24 @@ def round_robin_times(fns: dict[str, Callable[[], object]], device: torch.device
             times[name]["wall"].append(time.perf_counter() - start)
             times[name]["cpu"].append(time.process_time() - cpu)
     return times
+
+
+def profile_tables(step: Callable[[object], object], models: dict[str, object], device: torch.device,
+                   rounds: int = 3, row_limit: int = 25) -> str:
+    """Profiler tables (self CPU time per op) of ``rounds`` calls of ``step(model)`` for each named model,
+    after one warm-up call each."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    tables = []
+    for name, model in models.items():
+        step(model)
+        sync(device)
+        with torch_profile(activities=activities) as prof:
+            for _ in range(rounds):
+                step(model)
+            sync(device)
+        tables.append(f"== {name}, {rounds} steps ==\n"
+                      + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit))
+    return "\n".join(tables)
