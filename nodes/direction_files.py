@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 
 from comfy_api.latest import io
 
@@ -52,22 +51,8 @@ class LoadSafetyDirection(io.ComfyNode):
 
     @classmethod
     def fingerprint_inputs(cls, direction_name: str, categories: str = "all") -> str:
-        try:
-            path = folders.full_path(direction_name)
-            stat = os.stat(path)
-            return f"{path}:{stat.st_mtime_ns}:{stat.st_size}:{categories}"
-        except (FileNotFoundError, OSError):
-            return f"missing:{direction_name}"
-
-
-def free_path(directory: str, stem: str) -> str:
-    """``<dir>/<stem>.safetensors``, or the first free ``<stem>_00001.safetensors``... (never an existing file)."""
-    path = os.path.join(directory, f"{stem}.safetensors")
-    n = 1
-    while os.path.exists(path):
-        path = os.path.join(directory, f"{stem}_{n:05d}.safetensors")
-        n += 1
-    return path
+        fingerprint = folders.DIRECTIONS.fingerprint(direction_name)
+        return fingerprint if fingerprint.startswith("missing:") else f"{fingerprint}:{categories}"
 
 
 class SaveSafetyDirection(io.ComfyNode):
@@ -92,14 +77,7 @@ class SaveSafetyDirection(io.ComfyNode):
 
     @classmethod
     def execute(cls, direction: SafetyDirection, filename: str) -> io.NodeOutput:
-        stem = (filename or "").strip().removesuffix(".safetensors")
-        if not stem or not re.fullmatch(r"[A-Za-z0-9_\-./ ]+", stem) or ".." in stem or stem.startswith("/"):
-            raise SafeSteerError(f"filename {filename!r} is not usable; use letters, digits, '-', '_' and '/' "
-                                 f"(sub-folders inside models/safety_directions), no '..'.")
-        base = folders.directory()
-        target_dir = os.path.dirname(os.path.join(base, stem))
-        os.makedirs(target_dir, exist_ok=True)
-        path = free_path(target_dir, os.path.basename(stem))
+        path = folders.DIRECTIONS.new_file(folders.DIRECTIONS.clean_stem(filename))
         direction.save(path, overwrite=False)
-        rel = os.path.relpath(path, base)
+        rel = os.path.relpath(path, folders.directory())
         return io.NodeOutput(path, ui={"text": [f"saved {rel}"]})

@@ -4,11 +4,24 @@ ComfyUI's ``folder_paths`` and listing ``.safetensors`` only."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import folder_paths
+from steering_core.errors import SafeSteerError
 
 EXTENSIONS = {".safetensors"}
+_STEM = re.compile(r"[A-Za-z0-9_\-./ ]+")
+
+
+def free_path(directory: str, stem: str) -> str:
+    """``<dir>/<stem>.safetensors``, or the first free ``<stem>_00001.safetensors``... (never an existing file)."""
+    path = os.path.join(directory, f"{stem}.safetensors")
+    n = 1
+    while os.path.exists(path):
+        path = os.path.join(directory, f"{stem}_{n:05d}.safetensors")
+        n += 1
+    return path
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,33 @@ class ModelFolder:
         path = folder_paths.get_folder_paths(self.name)[0]
         os.makedirs(path, exist_ok=True)
         return path
+
+    def clean_stem(self, filename: str) -> str:
+        """A user's file name without ``.safetensors``; sub-folders allowed, nothing outside the folder."""
+        stem = (filename or "").strip().removesuffix(".safetensors")
+        if not stem or not _STEM.fullmatch(stem) or ".." in stem or stem.startswith("/"):
+            raise SafeSteerError(f"filename {filename!r} is not usable; use letters, digits, '-', '_' and '/' "
+                                 f"(sub-folders inside models/{self.name}), no '..'.")
+        return stem
+
+    def stem_directory(self, stem: str) -> str:
+        """The folder a clean ``stem`` (possibly with sub-folders) lives in."""
+        return os.path.dirname(os.path.join(self.directory(), stem))
+
+    def new_file(self, stem: str) -> str:
+        """A path for saving ``stem`` that never names an existing file (sub-folders created)."""
+        target_dir = self.stem_directory(stem)
+        os.makedirs(target_dir, exist_ok=True)
+        return free_path(target_dir, os.path.basename(stem))
+
+    def fingerprint(self, name: str) -> str:
+        """Path, mtime and size of ``name`` (a loader node's cache key), or a 'missing' marker."""
+        try:
+            path = self.full_path(name)
+            stat = os.stat(path)
+            return f"{path}:{stat.st_mtime_ns}:{stat.st_size}"
+        except (FileNotFoundError, OSError):
+            return f"missing:{name}"
 
     def files(self) -> list[str]:
         self.register()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from comfy_api.latest import io
 
 from steering_core.safety_sae import SafetySAE
@@ -34,9 +32,4 @@ class LoadSafetySAE(io.ComfyNode):
 
     @classmethod
     def fingerprint_inputs(cls, sae_name: str) -> str:
-        try:
-            path = SAES.full_path(sae_name)
-            stat = os.stat(path)
-            return f"{path}:{stat.st_mtime_ns}:{stat.st_size}"
-        except (FileNotFoundError, OSError):
-            return f"missing:{sae_name}"
+        return SAES.fingerprint(sae_name)

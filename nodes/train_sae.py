@@ -29,7 +29,6 @@ from steering_core.sites import Site, parse_sites
 
 from .comfy_harvest import LabeledPrompt, labeled_prompts, run_prompts
 from .dit_adapter import DiTModelInfo, inspect_model
-from .direction_files import free_path
 from .folders import SAES
 from .rank_sites import HARVEST_STREAMS, category_list, harvest_inputs, limited_pairs, route
 from .types import CATEGORY, SafetySAEType
@@ -73,14 +72,6 @@ def model_fingerprint(model: Any, info: DiTModelInfo) -> str:
         h.update(name.encode())
         h.update(p.detach().reshape(-1)[:64].to("cpu", torch.float32).numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def clean_stem(filename: str) -> str:
-    stem = (filename or "").strip().removesuffix(".safetensors")
-    if not stem or not re.fullmatch(r"[A-Za-z0-9_\-./ ]+", stem) or ".." in stem or stem.startswith("/"):
-        raise SafeSteerError(f"filename {filename!r} is not usable; use letters, digits, '-', '_' and '/' "
-                             f"(sub-folders inside models/safety_saes), no '..'.")
-    return stem
 
 
 class Progress:
@@ -168,7 +159,7 @@ def train_safety_sae(model: Any, clip: Any, latent: dict, prompt_set: str, pairs
         raise SafeSteerError(f"unknown stream {stream!r}; choose img, txt or both.")
     if adapt_to not in ADAPT_CHOICES:
         raise SafeSteerError(f"unknown adapt_to {adapt_to!r}; choose one of {', '.join(ADAPT_CHOICES)}.")
-    stem = clean_stem(filename)
+    stem = SAES.clean_stem(filename)
     info = inspect_model(model)
     pairs = limited_pairs(prompt_set, custom_pairs, pairs_per_category)
     listed = category_list(source_categories if source_categories.strip() != "all" else "", list(pairs),
@@ -202,8 +193,7 @@ def train_safety_sae(model: Any, clip: Any, latent: dict, prompt_set: str, pairs
                              tokens_per_step, n_harmful, steps, seed, tuple(source), tuple(target), adapt_to,
                              tuple(p.text for p in prompts), model_fingerprint(model, info))
     base = SAES.directory()
-    target_dir = os.path.dirname(os.path.join(base, stem))
-    existing = find_trained(target_dir, os.path.basename(stem), settings.digest(), info.hidden_size)
+    existing = find_trained(SAES.stem_directory(stem), os.path.basename(stem), settings.digest(), info.hidden_size)
     if existing is not None:
         bundle, path = existing
         return bundle, path, (bundle.describe() + f"\nreused {os.path.relpath(path, base)} (trained earlier with these "
@@ -244,8 +234,7 @@ def train_safety_sae(model: Any, clip: Any, latent: dict, prompt_set: str, pairs
                                  "num_double": info.num_double, "num_single": info.num_single,
                                  "prompt_set": prompt_set, "pairs_per_category": pairs_per_category,
                                  "settings_digest": settings.digest()})
-    os.makedirs(target_dir, exist_ok=True)
-    path = free_path(target_dir, os.path.basename(stem))
+    path = SAES.new_file(stem)
     bundle.save(path, overwrite=False)
     shutil.rmtree(work, ignore_errors=True)
     loaded = SafetySAE.load(path, expected_d_in=info.hidden_size)
