@@ -31,10 +31,11 @@ from .comfy_harvest import LabeledPrompt, labeled_prompts, run_prompts
 from .dit_adapter import DiTModelInfo, inspect_model
 from .folders import SAES
 from .rank_sites import HARVEST_STREAMS, category_list, harvest_inputs, limited_pairs, route
+from .sae_blend_repel import DIT_STREAM
 from .types import CATEGORY, SafetySAEType
 
 ADAPT_CHOICES = ("none", "held-out categories", "held-out categories (benign only)", "benign anchors")
-STREAM_KEY = {"img": "img", "txt": "txt", "both": "all"}
+STREAM_KEY = {dit: key for key, dit in DIT_STREAM.items()}  # node stream -> SiteSAE stream
 MAX_ROWS_PER_PROMPT = 256  # rows per prompt used to choose features (bounded memory)
 WORK_DIR = ".work"
 
@@ -120,7 +121,7 @@ def harvest(model: Any, clip: Any, latent: dict, prompts: list[LabeledPrompt], d
         writers[(site, domain[i])].add(rows, labels)
 
     run_prompts(model, clip, prompts, latent, settings.steps, settings.seed, sites,
-                {"img": "img", "txt": "txt", "all": "both"}[settings.stream], sink, progress.advance, info)
+                DIT_STREAM[settings.stream], sink, progress.advance, info)
     for w in writers.values():
         w.close()
     done.write_text("complete\n")
