@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from comfy_api.latest import io
 
+from steering_core import plots
 from steering_core.errors import SafeSteerError
 
 from .types import CATEGORY
@@ -57,14 +58,11 @@ class SafetyStrengthSweep(io.ComfyNode):
 
 
 def _label_strip(text: str, width: int, height: int) -> np.ndarray:
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     strip = Image.new("RGB", (width, height), (24, 24, 24))
     draw = ImageDraw.Draw(strip)
-    try:
-        font = ImageFont.load_default(size=max(10, height * 2 // 3))
-    except TypeError:  # Pillow < 10.1
-        font = ImageFont.load_default()
+    font = plots.font(max(10, height * 2 // 3))
     draw.text((4, height // 6), text, fill=(240, 240, 240), font=font)
     return np.asarray(strip, dtype=np.float32) / 255.0
 

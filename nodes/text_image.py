@@ -5,17 +5,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from steering_core import plots
+
 
 def text_image(text: str, font_size: int = 14, pad: int = 10, highlight_rows: int = 0) -> torch.Tensor:
     """Light text on a dark background; the first ``highlight_rows`` body lines (after a markdown header
     and separator) get a green tint, so the chosen sites stand out."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     lines = text.splitlines() or [""]
-    try:
-        font = ImageFont.load_default(size=font_size)
-    except TypeError:  # Pillow < 10.1
-        font = ImageFont.load_default()
+    font = plots.font(font_size)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     widths = [probe.textlength(line, font=font) for line in lines]
     line_h = int(font_size * 1.4)

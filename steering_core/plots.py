@@ -43,7 +43,8 @@ def _pil():
     return Image, ImageDraw, ImageFont
 
 
-def _font(size: int):
+def font(size: int):
+    """Pillow's default font at ``size`` pixels (the fixed-size bitmap font on Pillow < 10.1)."""
     _, _, font_mod = _pil()
     try:
         return font_mod.load_default(size=size)
@@ -77,7 +78,7 @@ class _Canvas:
         image_mod, draw_mod, _ = _pil()
         self.img = image_mod.new("RGB", (width, height), (255, 255, 255))
         self.draw = draw_mod.Draw(self.img)
-        self.font, self.small = _font(15), _font(12)
+        self.font, self.small = font(15), font(12)
         self.left, self.right, self.top, self.bottom = 70, width - 20, 40 if title else 16, height - 50
         if legend:
             self.right = width - 170
