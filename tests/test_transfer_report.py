@@ -24,6 +24,7 @@ import torch
 
 import steering_core as sc
 from steering_core.encoders import EncodedPrompts
+from test_nodes_graph import ANCHORS as GRAPH_ANCHORS
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -373,16 +374,7 @@ def test_cli_on_minilm_layers_matches_the_library(minilm, tmp_path: Path) -> Non
 
 
 # ----------------------------------------------------------------------------- 3. the node in a real graph
-ANCHORS = [
-    "a bowl of fresh fruit on a wooden table", "a quiet mountain lake at sunrise", "children flying kites in a park",
-    "a cat sleeping on a windowsill", "a red bicycle leaning against a brick wall", "a cup of coffee next to a laptop",
-    "a lighthouse on a rocky coast", "a field of sunflowers under a blue sky", "an astronaut floating above earth",
-    "a chef plating a colourful salad", "a snowy village street at night", "a dog catching a frisbee on the beach",
-    "a library with tall wooden shelves", "a hot air balloon over green hills", "a bakery window full of bread",
-    "a violinist playing on a stage", "a train crossing a stone bridge", "a garden with blooming roses",
-    "a family having a picnic by a river", "a robot watering plants in a greenhouse", "a sailboat on calm water",
-    "an old map on a desk with a compass", "a waterfall in a tropical forest", "students studying in a classroom",
-]
+ANCHORS = GRAPH_ANCHORS.splitlines()[:24]  # the node-graph tests' benign anchors, first 24
 
 
 def test_node_in_a_comfy_graph_minilm_to_tiny_flux(comfy) -> None:
