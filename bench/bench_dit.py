@@ -179,7 +179,8 @@ def _direction() -> sc.SafetyDirection:
 
 
 def _probe(model: Any, log: list[dict[str, Any]]) -> Any:
-    """A clone whose innermost APPLY_MODEL wrapper records each call's batch and the sites SafeSteer steered."""
+    """A clone whose innermost APPLY_MODEL wrapper records each call's batch, cond/uncond layout, the sites
+    SafeSteer steered and the per-site editors of the call's plan (empty for direction plans)."""
     import comfy.patcher_extension
 
     probe = model.clone()
@@ -190,7 +191,8 @@ def _probe(model: Any, log: list[dict[str, Any]]) -> Any:
         states = [v for k, v in options.items() if isinstance(k, str) and k.startswith("safesteer.dit.")]
         out = executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
         log.append({"batch": int(x.shape[0]), "cond_or_uncond": list(options.get("cond_or_uncond") or []),
-                    "steered_sites": [list(s.steered_sites) for s in states]})
+                    "steered_sites": [list(s.steered_sites) for s in states],
+                    "editors": [dict(getattr(s.plan, "editors", {})) for s in states]})
         return out
 
     probe.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, "safesteer.bench.probe", wrapper)

@@ -185,26 +185,6 @@ def record_activations(nodes: Any, model: Any, step: Any, sites: tuple[Site, ...
     return {s: torch.cat([t.reshape(-1, t.shape[-1]) for t in got[s]]) for s in sites}
 
 
-def _probe(model: Any, log: list[dict[str, Any]]) -> Any:
-    """A clone whose innermost APPLY_MODEL wrapper records each call's batch, the sites SafeSteer steered and
-    the per-site editors of the call's plan (the SAESteerer objects)."""
-    import comfy.patcher_extension
-
-    probe = model.clone()
-
-    def wrapper(executor: Any, x: Any, t: Any, c_concat: Any = None, c_crossattn: Any = None, control: Any = None,
-                transformer_options: Any = None, **kwargs: Any) -> Any:
-        options = transformer_options or {}
-        states = [v for k, v in options.items() if isinstance(k, str) and k.startswith("safesteer.dit.")]
-        out = executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
-        log.append({"batch": int(x.shape[0]), "steered_sites": [list(s.steered_sites) for s in states],
-                    "editors": [dict(getattr(s.plan, "editors", {})) for s in states]})
-        return out
-
-    probe.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, "safesteer.bench.probe", wrapper)
-    return probe
-
-
 # ---------------------------------------------------------------------------------- 1. steered step
 def _steerer_seconds(bundle: SafetySAE, acts: dict[Site, torch.Tensor], sites: tuple[Site, ...], per_call: int,
                      batch: int, paths: tuple[str, ...], rounds: int, device: torch.device) -> dict[str, float]:
@@ -239,7 +219,7 @@ def _steer_step_rows(nodes: Any, model: Any, step: Any, bundle: SafetySAE, acts:
                                      end_percent=1.0, cond_only=False, path=path).result[0]
         steer_model_s = time.perf_counter() - t0
         log: list[dict[str, Any]] = []
-        out = step(_probe(steered[path], log))
+        out = step(bench_dit._probe(steered[path], log))
         diff = (out - plain).abs().max().item()
         if not bool(torch.isfinite(out).all()) or diff == 0.0:
             raise RuntimeError(f"path {path}: the steered step is not finite or equals the unsteered one (max diff {diff})")
