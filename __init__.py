@@ -12,6 +12,10 @@ import sys
 
 _PACK_DIR = os.path.dirname(os.path.abspath(__file__))
 
+#: Frontend extensions (the Comparison Grid's A/B compare view), served by ComfyUI under
+#: ``/extensions/<pack folder>/``; ComfyUI reads this from the module for V3 packs too.
+WEB_DIRECTORY = "./web"
+
 
 def _ensure_core_importable() -> None:
     """Make ``steering_core`` importable when the pack was cloned into ``custom_nodes/`` without pip."""

@@ -1,16 +1,26 @@
-"""Safety Strength Sweep and Comparison Grid: A/B every strength in one queue run."""
+"""Safety Strength Sweep and Comparison Grid: A/B every strength in one queue run.
+
+The grid is an output node: besides its labelled grid IMAGE it saves the grid and every variant's
+first image to ComfyUI's temp folder (like PreviewImage) and returns them in its ui, ``images`` (the
+grid: the node's own preview) and ``safesteer_ab`` (one entry per variant: index, label, caption,
+strength, score, score_first, delta, image), which ``web/js/safesteer_ab_compare.js`` turns into
+the A/B compare view. Scores come from ``steering_core.ab_compare``.
+"""
 
 from __future__ import annotations
 
+import random
 import re
 
 import numpy as np
 import torch
-from comfy_api.latest import io
+from comfy_api.latest import io, ui
 
-from steering_core import plots
+from steering_core.ab_compare import caption, label_strip, variant_scores
 from steering_core.errors import SafeSteerError
+from steering_core.monitor import SafetyMonitorLog
 
+from .monitor import SafetyMonitorType
 from .types import CATEGORY
 
 MAX_VARIANTS = 16
@@ -57,16 +67,6 @@ class SafetyStrengthSweep(io.ComfyNode):
         return io.NodeOutput(values, [f"strength {v:g}" for v in values])
 
 
-def _label_strip(text: str, width: int, height: int) -> np.ndarray:
-    from PIL import Image, ImageDraw
-
-    strip = Image.new("RGB", (width, height), (24, 24, 24))
-    draw = ImageDraw.Draw(strip)
-    font = plots.font(max(10, height * 2 // 3))
-    draw.text((4, height // 6), text, fill=(240, 240, 240), font=font)
-    return np.asarray(strip, dtype=np.float32) / 255.0
-
-
 def comparison_grid(images: list[torch.Tensor], labels: list[str], columns: int) -> torch.Tensor:
     """``[1, H', W', 3]`` grid of ``[B, H, W, C]`` image batches, each cell with its label on top."""
     cells = [img[i] for img in images for i in range(img.shape[0])]
@@ -87,10 +87,20 @@ def comparison_grid(images: list[torch.Tensor], labels: list[str], columns: int)
     for i, (cell, name) in enumerate(zip(cells, expanded)):
         r, c = divmod(i, cols)
         y, x = r * (h + label_h), c * w
-        rgb = cell[..., :3] if cell.shape[-1] >= 3 else cell[..., :1].expand(-1, -1, 3)
-        grid[y:y + label_h, x:x + w] = torch.from_numpy(_label_strip(name, w, label_h))
-        grid[y + label_h:y + label_h + cell.shape[0], x:x + cell.shape[1]] = rgb.to(torch.float32).cpu()
+        grid[y:y + label_h, x:x + w] = torch.from_numpy(label_strip(name, w, label_h))
+        grid[y + label_h:y + label_h + cell.shape[0], x:x + cell.shape[1]] = _rgb(cell)
     return grid.unsqueeze(0)
+
+
+def _rgb(cell: torch.Tensor) -> torch.Tensor:
+    """``[H, W, C]`` -> ``[H, W, 3]`` float32 on the CPU (grey images repeated, alpha dropped)."""
+    rgb = cell[..., :3] if cell.shape[-1] >= 3 else cell[..., :1].expand(-1, -1, 3)
+    return rgb.to(torch.float32).cpu()
+
+
+def _temp_prefix() -> str:
+    """A filename prefix in ComfyUI's temp folder, the way its own PreviewImage makes one."""
+    return "ComfyUI_temp_" + "".join(random.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(5))
 
 
 class SafetyComparisonGrid(io.ComfyNode):
@@ -100,17 +110,42 @@ class SafetyComparisonGrid(io.ComfyNode):
             node_id="SafeSteerComparisonGrid",
             display_name="Safety Comparison Grid",
             category=CATEGORY,
-            description="Collect the images of a strength sweep (one per variant) into one labelled grid.",
+            description="Collect the images of a strength sweep (one per variant) into one labelled grid, and show "
+                        "an A/B compare view in the node (wipe slider; click a variant for B, shift-click for A). "
+                        "Link the sweep's 'strength' and a Safety Monitor's 'monitor' (placed after the steering "
+                        "node) to label every variant with its safety score (higher = safer) and its change from "
+                        "the first variant.",
             inputs=[
                 io.Image.Input("images", tooltip="Images from the sweep (a list: one batch per strength)."),
                 io.String.Input("labels", force_input=True, optional=True,
                                 tooltip="Labels from Safety Strength Sweep, one per variant."),
                 io.Int.Input("columns", default=4, min=1, max=16, tooltip="Cells per row."),
+                io.Float.Input("strength", force_input=True, optional=True,
+                               tooltip="The sweep's 'strength' output (one value per variant), shown in the "
+                                       "compare view."),
+                SafetyMonitorType.Input("monitor", optional=True,
+                                        tooltip="From a Safety Monitor between the steering node and the sampler "
+                                                "(it runs once per strength): each variant's safety score is the "
+                                                "cond score at the last step, mean over sites; higher = safer."),
             ],
             outputs=[io.Image.Output(display_name="grid")],
             is_input_list=True,
+            is_output_node=True,
         )
 
     @classmethod
-    def execute(cls, images: list[torch.Tensor], columns: list[int], labels: list[str] | None = None) -> io.NodeOutput:
-        return io.NodeOutput(comparison_grid(images, labels or [], int(columns[0])))
+    def execute(cls, images: list[torch.Tensor], columns: list[int], labels: list[str] | None = None,
+                strength: list[float] | None = None, monitor: list[SafetyMonitorLog] | None = None) -> io.NodeOutput:
+        if not images:
+            raise SafeSteerError("no images to put in the grid.")
+        variants = variant_scores(len(images), labels, strength, monitor)
+        grid = comparison_grid(images, [caption(v) for v in variants], int(columns[0]))
+        grid_files = ui.ImageSaveHelper.save_images(grid, filename_prefix=_temp_prefix(),
+                                                    folder_type=io.FolderType.temp, cls=cls, compress_level=1)
+        prefix = _temp_prefix() + "_ab"
+        entries = []
+        for v, batch in zip(variants, images):
+            saved = ui.ImageSaveHelper.save_images(_rgb(batch[0]).unsqueeze(0), filename_prefix=prefix,
+                                                   folder_type=io.FolderType.temp, cls=cls, compress_level=1)
+            entries.append({**v.as_dict(), "caption": caption(v), "image": dict(saved[0])})
+        return io.NodeOutput(grid, ui={"images": [dict(f) for f in grid_files], "safesteer_ab": entries})
