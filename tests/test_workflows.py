@@ -117,6 +117,17 @@ def test_ab_sweep_links_strength_into_a_widget_input_and_labels_into_the_grid() 
     assert _sources(workflow, _by_type(workflow, "VAEDecode")[0])["samples"][0]["type"] == "KSampler"
     assert _sources(workflow, _by_type(workflow, "SaveImage")[0])["images"][0]["id"] == grid["id"]
     assert _by_type(workflow, "KSampler")[0]["widgets_values"][1] == "fixed", "every variant must share the seed"
+    # the compare view: one Safety Monitor per variant (after the steering node) and the sweep's strengths
+    monitor = _by_type(workflow, "SafeSteerSafetyMonitor")[0]
+    assert _sources(workflow, monitor)["model"] == (dit, 0), "the monitor must watch the steered model"
+    assert _sources(workflow, monitor)["direction"][0]["type"] == "SafeSteerEstimateDirection"
+    assert _sources(workflow, _by_type(workflow, "KSampler")[0])["model"] == (monitor, 0)
+    assert monitor["widgets_values"] == ["all", "img", "", "steered"]
+    assert sources["strength"] == (sweep, 0)
+    assert sources["monitor"] == (monitor, 1)
+    note = _by_type(workflow, "Note")[0]["widgets_values"][0]
+    for phrase in ("wipe slider", "shift-click", "higher = safer", "first variant"):
+        assert phrase in note, f"the Note does not explain the compare view ({phrase!r})"
 
 
 def test_cross_model_carries_an_llm_direction_to_flux() -> None:
