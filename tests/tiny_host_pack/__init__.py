@@ -11,6 +11,8 @@ Loaded by a real ComfyUI from ``<base>/custom_nodes/safesteer_testkit`` (a symli
 * ``SafeSteerTinyTextEncoder``  (kind, seed) -> CLIP from ComfyUI's text-encoder classes with real
   tokenizers (``tiny_text_encoders.TEXT_ENCODERS``; ``minilm`` is the real all-MiniLM-L6-v2).
 * ``SafeSteerTinyLatentStats``  (latent) -> ui {shape, mean, std, abs_max, finite, sha256, numel, values}.
+* ``SafeSteerTinyVAE``          (arch, seed) -> VAE: ComfyUI's VAE around a random TAESD / TAEHV
+  (``tiny_vae``), so ``VAEDecode`` and the save nodes run for real.
 
 Importing this package needs nothing from ComfyUI; ``comfy_entrypoint`` (called by the host) and
 the builders in ``tiny_models`` / ``tiny_text_encoders`` import ComfyUI lazily.

@@ -10,6 +10,7 @@ from comfy_api.latest import ComfyExtension, io
 
 from . import tiny_models as tm
 from . import tiny_text_encoders as tte
+from . import tiny_vae as tv
 
 CATEGORY = "SafeSteer/testing"
 SEED_MAX = 2**31 - 1
@@ -111,6 +112,28 @@ class SafeSteerTinyTextEncoder(io.ComfyNode):
         return io.NodeOutput(tte.build_clip(kind, seed))
 
 
+
+class SafeSteerTinyVAE(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="SafeSteerTinyVAE",
+            display_name="Tiny VAE (test-only, random weights)",
+            category=CATEGORY,
+            description="A ComfyUI VAE detected by ComfyUI from a random TAESD (image archs) or TAEHV (video archs) "
+                        "state dict: VAE Decode and the save nodes run for real on tiny latents. For tests only.",
+            inputs=[
+                io.Combo.Input("arch", options=sorted(tv.VAE_KINDS), default="flux"),
+                io.Int.Input("seed", default=0, min=0, max=SEED_MAX, tooltip="weights are drawn from this seed"),
+            ],
+            outputs=[io.Vae.Output()],
+        )
+
+    @classmethod
+    def execute(cls, arch: str, seed: int) -> io.NodeOutput:
+        return io.NodeOutput(tv.build_vae(arch, seed))
+
+
 def latent_stats(samples: torch.Tensor) -> dict[str, list]:
     """The ui dict SafeSteerTinyLatentStats returns (every value a list, as ComfyUI's history expects)."""
     x = samples.detach().to("cpu", torch.float32).contiguous()
@@ -153,6 +176,7 @@ NODES: list[type[io.ComfyNode]] = [
     SafeSteerTinyConditioning,
     SafeSteerTinyTextEncoder,
     SafeSteerTinyLatentStats,
+    SafeSteerTinyVAE,
 ]
 
 
