@@ -12,8 +12,10 @@ DEPS_STAMP := $(VENV)/.deps-stamp
 # plus the .comfyui/ folder (git-ignored). See scripts/install_comfyui.sh and tests/comfy_host.py.
 COMFY_DIR := .comfyui
 COMFY_STAMP := $(COMFY_DIR)/.installed
+# Debian's Chromium for the browser tests (tests/test_ui_*.py), driven by Playwright from the venv.
+CHROMIUM_STAMP := $(VENV)/.chromium-stamp
 
-.PHONY: test demo bench deps comfyui clean
+.PHONY: test test-ui demo bench deps comfyui chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,14 +31,25 @@ $(COMFY_STAMP): scripts/install_comfyui.sh $(DEPS_STAMP)
 	bash scripts/install_comfyui.sh $(COMFY_DIR) $(PY) $(FIND_LINKS)
 	touch $@
 
+$(CHROMIUM_STAMP): scripts/install_chromium.sh | $(PY)
+	bash scripts/install_chromium.sh
+	touch $@
+
 deps: $(DEPS_STAMP)
+
+chromium: $(CHROMIUM_STAMP)
 
 comfyui: $(COMFY_STAMP)
 
 # Run pytest by its script, never `python -m pytest`: that puts the repo root on sys.path, where the
 # pack's `nodes/` package would shadow ComfyUI's `nodes.py`.
-test: $(DEPS_STAMP) $(COMFY_STAMP)
+# `make test` runs everything, the browser suite included; `make test-ui` runs only the browser suite
+# (screenshots in out/ui/).
+test: $(DEPS_STAMP) $(COMFY_STAMP) $(CHROMIUM_STAMP)
 	$(VENV)/bin/pytest
+
+test-ui: $(DEPS_STAMP) $(COMFY_STAMP) $(CHROMIUM_STAMP)
+	$(VENV)/bin/pytest tests/test_ui_workflows.py tests/test_ui_features.py
 
 demo: $(DEPS_STAMP) $(COMFY_STAMP)
 	$(PY) scripts/demo_comfy.py --out out/demo

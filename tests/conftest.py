@@ -75,3 +75,51 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# --------------------------------------------------------------------------------------------
+# The real web frontend in Debian's Chromium (tests/test_ui_*.py); see tests/ui_driver.py.
+# --------------------------------------------------------------------------------------------
+
+#: A direction of a width no tiny or real model has, for the friendly-failure test in the UI.
+UI_WRONG_SIZE_DIRECTION = "wrong_size_77.safetensors"
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory: pytest.TempPathFactory):
+    """ComfyUI's HTTP server (``main.py``) with the pack and the test kit, serving the real frontend."""
+    import torch
+    from comfy_host import ComfyServer, make_base_dir
+    from ui_driver import write_frontend_settings
+
+    from steering_core import SafetyDirection
+
+    base = make_base_dir(tmp_path_factory.mktemp("ui-base"))
+    write_frontend_settings(base)
+    folder = base / "models" / "safety_directions"
+    folder.mkdir(parents=True, exist_ok=True)
+    SafetyDirection.from_vectors(torch.ones(1, 77), ["global"], source_model="wrong-size-77").save(folder / UI_WRONG_SIZE_DIRECTION)
+    with ComfyServer(base, threads=1) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def ui_browser():
+    """The system Chromium under Playwright, one per session."""
+    from playwright.sync_api import sync_playwright
+    from ui_driver import launch_chromium
+
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture()
+def frontend(ui_server, ui_browser):
+    """A fresh page on the frontend (its own graph and event log); closed after the test."""
+    from ui_driver import Frontend
+
+    page = Frontend(ui_browser, ui_server.url)
+    yield page
+    page.close()

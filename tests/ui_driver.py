@@ -1,0 +1,218 @@
+"""Drive the real ComfyUI web frontend (the one the host serves) in Debian's Chromium via Playwright.
+
+Everything a user does goes through the page: a workflow file is *dropped* on the canvas (the same
+``drop`` handler as a drag from the desktop), the Run button is clicked, and results are read from
+what the frontend shows (its dialogs, its node widgets, the images on the nodes). Graph edits that a
+user would make by hand (replacing a loader by another node, typing a widget value) go through the
+frontend's LiteGraph API in the page (``tests/ui_js/``).
+
+No browser is downloaded: ``launch_chromium`` starts the system ``chromium`` (installed by
+``scripts/install_chromium.sh``, which ``make test`` runs).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+UI_JS_DIR = Path(__file__).resolve().parent / "ui_js"
+#: Settings written into the server's user folder before the page opens: no first-run template
+#: gallery over the canvas (the tests open the template browser themselves when they want it).
+FRONTEND_SETTINGS = {"Comfy.TutorialCompleted": True,
+                     # draw node text at any zoom, so a whole-graph screenshot stays readable
+                     "LiteGraph.Canvas.MinFontSizeForLOD": 0,
+                     # no minimap or render stats over the graph in screenshots
+                     "Comfy.Minimap.Visible": False, "Comfy.Graph.CanvasInfo": False}
+VIEWPORT = {"width": 2200, "height": 1240}
+
+
+class FrontendError(AssertionError):
+    """The page did not do what a test waited for; the message carries what it showed instead."""
+
+
+def write_frontend_settings(base_dir: Path, settings: dict[str, Any] | None = None) -> None:
+    """The default user's ``comfy.settings.json`` under ``<base>/user/default``."""
+    folder = Path(base_dir) / "user" / "default"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "comfy.settings.json").write_text(json.dumps({**FRONTEND_SETTINGS, **(settings or {})}), encoding="utf-8")
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """The system Chromium under Playwright (``--no-sandbox``: CI runs as root)."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        raise FrontendError("no `chromium` on PATH: run `make test` (scripts/install_chromium.sh installs Debian's chromium).")
+    return playwright.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
+
+
+def js(name: str) -> str:
+    """The source of ``tests/ui_js/<name>.js`` (one function expression for ``page.evaluate``)."""
+    return (UI_JS_DIR / f"{name}.js").read_text(encoding="utf-8")
+
+
+@dataclass
+class RunOutcome:
+    """How one queued run ended, as the frontend's websocket events told the page."""
+
+    status: str                                   # "success" | "error" | "interrupted"
+    prompt_id: str | None
+    error: dict[str, Any] | None = None           # the execution_error event's detail
+    executed: list[dict[str, Any]] = field(default_factory=list)   # executed events (node, output) of the run
+
+
+class Frontend:
+    """One browser page on the ComfyUI frontend at ``url``."""
+
+    def __init__(self, browser: Any, url: str, *, timeout_s: float = 60.0):
+        self.url = url
+        self.page = browser.new_page(viewport=VIEWPORT)
+        self.console: list[str] = []
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
+        self.page.goto(url)
+        self.page.wait_for_function("window.app && window.app.graph && window.LiteGraph && window.app.api",
+                                    timeout=timeout_s * 1000)
+        self.page.evaluate(js("record_events"))
+        self._dismiss_banner()
+
+    def close(self) -> None:
+        self.page.close()
+
+    # ------------------------------------------------------------------ what the page shows
+    def dialogs(self) -> list[str]:
+        """The visible text of every open PrimeVue dialog (missing nodes, missing models, errors...)."""
+        return self.page.evaluate(
+            "Array.from(document.querySelectorAll('.p-dialog')).filter(d => d.offsetParent !== null || "
+            "getComputedStyle(d).display !== 'none').map(d => d.innerText)")
+
+    def dialog_with(self, text: str) -> str | None:
+        """The first open dialog whose text contains ``text`` (case-insensitive), or None."""
+        for d in self.dialogs():
+            if text.lower() in d.lower():
+                return d
+        return None
+
+    def wait_for_dialog(self, text: str, timeout_s: float = 15.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            found = self.dialog_with(text)
+            if found is not None:
+                return found
+            time.sleep(0.1)
+        raise FrontendError(f"no dialog containing {text!r} appeared; open dialogs: {self.dialogs()}")
+
+    def close_dialogs(self) -> None:
+        """Close every open dialog by its close button (Escape as a fallback)."""
+        for _ in range(6):
+            if not self.dialogs():
+                return
+            closed = self.page.evaluate(
+                "(() => { const b = Array.from(document.querySelectorAll('.p-dialog .p-dialog-close-button, "
+                ".p-dialog button[aria-label=\"Close\"]')); b.forEach(x => x.click()); return b.length; })()")
+            if not closed:
+                self.page.keyboard.press("Escape")
+            time.sleep(0.3)
+        if self.dialogs():
+            raise FrontendError(f"dialogs would not close: {self.dialogs()}")
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """Every node of the open graph: id, type, title, mode, size, widgets (name, type, value, min, max, step)."""
+        return self.page.evaluate(js("describe_nodes"))
+
+    def _dismiss_banner(self) -> None:
+        self.page.evaluate(
+            "(() => { for (const b of document.querySelectorAll('button')) { const p = b.parentElement; "
+            "if (p && p.innerText && p.innerText.includes('Introducing Nodes 2.0') && b.innerText.trim() === '') b.click(); } })()")
+
+    # ------------------------------------------------------------------ what a user does
+    def drop_workflow(self, workflow: dict[str, Any], filename: str, *, settle_s: float = 1.0) -> None:
+        """Drop a workflow JSON file on the canvas, as a drag from the desktop does."""
+        self.page.evaluate(js("drop_file"), [json.dumps(workflow), filename])
+        self.page.wait_for_function(f"app.graph._nodes.length >= {len(workflow.get('nodes', []))}", timeout=15000)
+        time.sleep(settle_s)
+
+    def apply_graph_edits(self, plan: dict[str, Any]) -> dict[str, Any]:
+        """Replace nodes and set widgets (see ``ui_js/edit_graph.js`` for the plan's shape)."""
+        return self.page.evaluate(js("edit_graph"), plan)
+
+    def fit_view(self) -> None:
+        """Fit the whole graph in the window (the frontend's own "Fit view")."""
+        self.page.evaluate("(() => { const c = window.app.canvas, ns = window.app.graph._nodes; if (!ns.length) return; "
+                           "let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity; "
+                           "for (const n of ns) { x0 = Math.min(x0, n.pos[0]); y0 = Math.min(y0, n.pos[1] - 40); "
+                           "x1 = Math.max(x1, n.pos[0] + n.size[0]); y1 = Math.max(y1, n.pos[1] + n.size[1]); } "
+                           "c.ds.fitToBounds([x0, y0, x1 - x0, y1 - y0], {zoom: 0.92}); c.setDirty(true, true); })()")
+        time.sleep(0.5)
+
+    def queue_run(self, timeout_s: float = 180.0) -> RunOutcome:
+        """Click Run and wait until the frontend hears the run end (success, error or interruption)."""
+        before = self.page.evaluate("window.__safesteer.ended.length")
+        self._click_run()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            ended = self.page.evaluate(f"window.__safesteer.ended.slice({before})")
+            if ended:
+                last = ended[0]
+                executed = self.page.evaluate(
+                    "(pid) => window.__safesteer.executed.filter(e => !pid || e.prompt_id === pid)", last.get("prompt_id"))
+                return RunOutcome(last["status"], last.get("prompt_id"), last.get("error"), executed)
+            time.sleep(0.2)
+        raise FrontendError(f"the run did not end within {timeout_s:.0f} s; console tail: {self.console[-20:]}")
+
+    def _click_run(self) -> None:
+        """Click the Run button; if something lies over it (a toast, a tooltip), say what, move the
+        pointer away, close dialogs and click again."""
+        button = self.page.get_by_role("button", name="Run", exact=True).first
+        covered: list[str] = []
+        for _ in range(3):
+            try:
+                button.click(timeout=5000)
+                return
+            except Exception:  # noqa: BLE001 - Playwright's TimeoutError; report what covered the button
+                covered.append(self.page.evaluate(
+                    "(() => { const b = [...document.querySelectorAll('button[aria-label=\"Run\"]')][0]; if (!b) return 'no Run button'; "
+                    "const r = b.getBoundingClientRect(); const e = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2); "
+                    "return e ? (e.tagName + '.' + e.className + ': ' + (e.innerText || '').slice(0, 80)) : 'nothing'; })()"))
+                self.page.mouse.move(VIEWPORT["width"] // 2, VIEWPORT["height"] // 2)
+                self.close_dialogs()
+        raise FrontendError(f"could not click Run; the element at its centre was: {covered}")
+
+    def output_previews(self) -> dict[str, dict[str, Any]]:
+        """For every node the frontend holds outputs for: the output dict and how its preview looks
+        (loaded images with their natural sizes, video elements)."""
+        return self.page.evaluate(js("output_previews"))
+
+    def wait_for_previews(self, node_ids: list[str], timeout_s: float = 20.0) -> dict[str, dict[str, Any]]:
+        """Wait until each listed node shows at least one loaded image or video; returns output_previews()."""
+        deadline = time.monotonic() + timeout_s
+        previews: dict[str, dict[str, Any]] = {}
+        while time.monotonic() < deadline:
+            previews = self.output_previews()
+            if all(previews.get(n, {}).get("shown") for n in node_ids):
+                return previews
+            time.sleep(0.2)
+        raise FrontendError(f"nodes {node_ids} show no loaded output image; previews: {json.dumps(previews)[:2000]}")
+
+    def graph_screenshot(self, path: Path, pad: int = 12) -> Path:
+        """A screenshot clipped to the graph's nodes as they are drawn now (call :meth:`fit_view` first)."""
+        box = self.page.evaluate("""() => { const c = window.app.canvas, ds = c.ds, ns = window.app.graph._nodes;
+            const r = c.canvas.getBoundingClientRect();
+            let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+            for (const n of ns) { x0 = Math.min(x0, n.pos[0]); y0 = Math.min(y0, n.pos[1] - 32);
+                                 x1 = Math.max(x1, n.pos[0] + n.size[0]); y1 = Math.max(y1, n.pos[1] + n.size[1]); }
+            const sx = (x) => r.left + (x + ds.offset[0]) * ds.scale, sy = (y) => r.top + (y + ds.offset[1]) * ds.scale;
+            return [sx(x0), sy(y0), sx(x1), sy(y1)]; }""")
+        x0, y0 = max(0, box[0] - pad), max(0, box[1] - pad)
+        x1, y1 = min(VIEWPORT["width"], box[2] + pad), min(VIEWPORT["height"], box[3] + pad)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(path), clip={"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0})
+        return path
+
+    def screenshot(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(path))
+        return path
