@@ -21,7 +21,7 @@ import { api } from "../../../scripts/api.js";
 const NODE_NAME = "SafeSteerComparisonGrid";
 const WIDGET_NAME = "ab_compare";
 const STYLE_ID = "safesteer-ab-style";
-const MIN_HEIGHT = 340;
+const MIN_HEIGHT = 420;
 
 const CSS = `
 .safesteer-ab { box-sizing: border-box; display: flex; flex-direction: column; gap: 6px; width: 100%; height: 100%;
@@ -29,16 +29,16 @@ const CSS = `
   overflow: hidden; }
 .safesteer-ab * { box-sizing: border-box; }
 .safesteer-ab-compare { display: flex; flex-direction: column; gap: 4px; flex: 1 1 auto; min-height: 0; }
-.safesteer-ab-stage { position: relative; flex: 1 1 auto; min-height: 120px; background: #0c0c0c; border-radius: 4px;
+.safesteer-ab-stage { position: relative; flex: 1 1 auto; min-height: 160px; background: #0c0c0c; border-radius: 4px;
   overflow: hidden; }
 .safesteer-ab-stage img { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain;
   pointer-events: none; user-select: none; image-rendering: auto; }
 .safesteer-ab-wipe { width: 100%; margin: 0; accent-color: #8ab4f8; cursor: ew-resize; }
-.safesteer-ab-labels { display: flex; justify-content: space-between; gap: 8px; }
-.safesteer-ab-label-a, .safesteer-ab-label-b { flex: 1 1 0; min-width: 0; font-size: 12px; white-space: normal;
+.safesteer-ab-labels { display: flex; flex-direction: column; gap: 2px; flex: 0 0 auto; }
+.safesteer-ab-label-a, .safesteer-ab-label-b { flex: 0 0 auto; min-width: 0; font-size: 12px; white-space: normal;
   overflow-wrap: anywhere; padding: 1px 6px; border-radius: 3px; background: #242424; }
 .safesteer-ab-label-a { border-left: 3px solid #f29e4c; }
-.safesteer-ab-label-b { border-right: 3px solid #8ab4f8; text-align: right; }
+.safesteer-ab-label-b { border-left: 3px solid #8ab4f8; }
 .safesteer-ab-strip { display: flex; gap: 6px; overflow-x: auto; flex: 0 0 auto; padding-bottom: 2px; }
 .safesteer-ab-cell { flex: 0 0 auto; width: 96px; cursor: pointer; border: 2px solid #303030; border-radius: 4px;
   background: #202020; padding: 2px; }
