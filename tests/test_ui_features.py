@@ -118,6 +118,23 @@ def test_ab_compare_view_shows_every_variant_with_strength_and_score(frontend):
     page.locator(".safesteer-ab-cell").nth(3).click()          # back to the most steered variant for the picture
     page.locator(".safesteer-ab-cell").nth(0).click(modifiers=["Shift"])
     frontend.screenshot(OUT_UI / "ab_compare.png")
+    frontend.graph_screenshot(OUT_UI / "ab_compare_node.png", node_ids=[grid_id])      # the README's picture
+
+
+# ------------------------------------------------------------------------------ missing nodes
+
+
+def test_a_workflow_with_an_unknown_node_gets_the_missing_node_dialog(frontend):
+    """The control for the workflow tests' "no missing-node dialog": the frontend does show one, and the
+    check sees it, when a workflow uses a node type no pack provides."""
+    workflow = _load("flux_t2i_safety.json")
+    broken = json.loads(json.dumps(workflow))
+    steer = next(n for n in broken["nodes"] if n["type"] == "SafeSteerDiTSteer")
+    steer["type"] = "SafeSteerNoSuchNode"
+    frontend.drop_workflow(broken, "broken.json")
+    dialog = frontend.wait_for_dialog("missing nodes")
+    assert "SafeSteerNoSuchNode" in dialog
+    assert not next(n for n in frontend.nodes() if n["id"] == str(steer["id"]))["registered"]
 
 
 # ------------------------------------------------------------------------------ friendly failure

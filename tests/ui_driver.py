@@ -197,15 +197,16 @@ class Frontend:
             time.sleep(0.2)
         raise FrontendError(f"nodes {node_ids} show no loaded output image; previews: {json.dumps(previews)[:2000]}")
 
-    def graph_screenshot(self, path: Path, pad: int = 12) -> Path:
-        """A screenshot clipped to the graph's nodes as they are drawn now (call :meth:`fit_view` first)."""
-        box = self.page.evaluate("""() => { const c = window.app.canvas, ds = c.ds, ns = window.app.graph._nodes;
+    def graph_screenshot(self, path: Path, pad: int = 12, node_ids: list[str] | None = None) -> Path:
+        """A screenshot clipped to the graph's nodes (or only ``node_ids``) as drawn now (call :meth:`fit_view` first)."""
+        box = self.page.evaluate("""(ids) => { const c = window.app.canvas, ds = c.ds;
+            const ns = ids ? ids.map((i) => window.app.graph.getNodeById(Number(i))) : window.app.graph._nodes;
             const r = c.canvas.getBoundingClientRect();
             let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
             for (const n of ns) { x0 = Math.min(x0, n.pos[0]); y0 = Math.min(y0, n.pos[1] - 32);
                                  x1 = Math.max(x1, n.pos[0] + n.size[0]); y1 = Math.max(y1, n.pos[1] + n.size[1]); }
             const sx = (x) => r.left + (x + ds.offset[0]) * ds.scale, sy = (y) => r.top + (y + ds.offset[1]) * ds.scale;
-            return [sx(x0), sy(y0), sx(x1), sy(y1)]; }""")
+            return [sx(x0), sy(y0), sx(x1), sy(y1)]; }""", node_ids)
         x0, y0 = max(0, box[0] - pad), max(0, box[1] - pad)
         x1, y1 = min(VIEWPORT["width"], box[2] + pad), min(VIEWPORT["height"], box[3] + pad)
         path.parent.mkdir(parents=True, exist_ok=True)
