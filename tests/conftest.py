@@ -103,9 +103,11 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory):
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ui_browser():
-    """The system Chromium under Playwright, one per session."""
+    """The system Chromium under Playwright, one per test module: Playwright's sync API keeps an event
+    loop running in this thread while it is open, which the in-process host's own loop cannot share,
+    so it must be closed before the next module's in-process tests."""
     from playwright.sync_api import sync_playwright
     from ui_driver import launch_chromium
 

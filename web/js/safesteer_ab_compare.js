@@ -6,7 +6,8 @@
 // change from the first variant). This extension shows them in a DOM widget:
 //   div.safesteer-ab[data-count]
 //     div.safesteer-ab-compare          A over B with a wipe slider and two captions
-//       div.safesteer-ab-stage > img.safesteer-ab-b, img.safesteer-ab-a (clip-path inset)
+//       div.safesteer-ab-stage > img.safesteer-ab-b, img.safesteer-ab-a (clip-path inset),
+//                                 div.safesteer-ab-divider (at the wipe), A / B badges
 //       input.safesteer-ab-wipe (range 0..100, default 50)
 //       div.safesteer-ab-label-a, div.safesteer-ab-label-b
 //     div.safesteer-ab-strip > div.safesteer-ab-cell[data-index][data-strength][data-score]
@@ -33,6 +34,12 @@ const CSS = `
   overflow: hidden; }
 .safesteer-ab-stage img { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain;
   pointer-events: none; user-select: none; image-rendering: auto; }
+.safesteer-ab-divider { position: absolute; top: 0; bottom: 0; width: 2px; margin-left: -1px; background: #f2f2f2;
+  box-shadow: 0 0 3px #000; pointer-events: none; }
+.safesteer-ab-badge { position: absolute; top: 4px; padding: 0 5px; border-radius: 3px; font-weight: 600;
+  font-size: 11px; color: #111; pointer-events: none; }
+.safesteer-ab-badge.a { left: 4px; background: #f29e4c; }
+.safesteer-ab-badge.b { right: 4px; background: #8ab4f8; }
 .safesteer-ab-wipe { width: 100%; margin: 0; accent-color: #8ab4f8; cursor: ew-resize; }
 .safesteer-ab-labels { display: flex; flex-direction: column; gap: 2px; flex: 0 0 auto; }
 .safesteer-ab-label-a, .safesteer-ab-label-b { flex: 0 0 auto; min-width: 0; font-size: 12px; white-space: normal;
@@ -98,7 +105,12 @@ function render(root, entries) {
   const stage = el("div", "safesteer-ab-stage");
   const imgB = el("img", "safesteer-ab-b", { alt: "B", draggable: "false" });
   const imgA = el("img", "safesteer-ab-a", { alt: "A", draggable: "false" });
-  stage.append(imgB, imgA);
+  const divider = el("div", "safesteer-ab-divider");
+  const badgeA = el("div", "safesteer-ab-badge a");
+  const badgeB = el("div", "safesteer-ab-badge b");
+  badgeA.textContent = "A";
+  badgeB.textContent = "B";
+  stage.append(imgB, imgA, divider, badgeA, badgeB);
   const wipe = el("input", "safesteer-ab-wipe", { type: "range", min: "0", max: "100", step: "1", value: "50",
     title: "wipe: left of the line shows A, right shows B" });
   wipe.value = "50";
@@ -136,6 +148,7 @@ function render(root, entries) {
   const applyWipe = () => {
     const v = Math.max(0, Math.min(100, Number(wipe.value)));
     imgA.style.clipPath = `inset(0 ${100 - v}% 0 0)`;
+    divider.style.left = `${v}%`;
     compare.dataset.wipe = String(v);
   };
   const update = () => {
