@@ -102,6 +102,13 @@ def test_ab_compare_view_shows_every_variant_with_strength_and_score(frontend):
     clip = page.evaluate("document.querySelector('.safesteer-ab-a').style.clipPath")
     right = float(re.search(r"inset\(0(?:px)? ([\d.]+)%", clip).group(1))
     assert right == pytest.approx(100 - value, abs=0.5), clip
+    # the divide is drawn on the picture itself (the frame has the image's aspect, no letterbox)
+    geometry = page.evaluate("""() => { const a = document.querySelector('.safesteer-ab-a'), d = document.querySelector('.safesteer-ab-divider');
+        const ra = a.getBoundingClientRect(), rd = d.getBoundingClientRect();
+        return {left: ra.left, width: ra.width, height: ra.height, divider: rd.left + rd.width / 2,
+                aspect: a.naturalWidth / a.naturalHeight}; }""")
+    assert geometry["width"] / geometry["height"] == pytest.approx(geometry["aspect"], rel=0.03), geometry
+    assert geometry["divider"] == pytest.approx(geometry["left"] + geometry["width"] * value / 100, abs=2), geometry
 
     # click picks B, shift-click picks A
     page.locator(".safesteer-ab-cell").nth(1).click()

@@ -6,8 +6,8 @@
 // change from the first variant). This extension shows them in a DOM widget:
 //   div.safesteer-ab[data-count]
 //     div.safesteer-ab-compare          A over B with a wipe slider and two captions
-//       div.safesteer-ab-stage > img.safesteer-ab-b, img.safesteer-ab-a (clip-path inset),
-//                                 div.safesteer-ab-divider (at the wipe), A / B badges
+//       div.safesteer-ab-stage > div.safesteer-ab-frame (the image's aspect) >
+//           img.safesteer-ab-b, img.safesteer-ab-a (clip-path inset), div.safesteer-ab-divider, A / B badges
 //       input.safesteer-ab-wipe (range 0..100, default 50)
 //       div.safesteer-ab-label-a, div.safesteer-ab-label-b
 //     div.safesteer-ab-strip > div.safesteer-ab-cell[data-index][data-strength][data-score]
@@ -32,7 +32,9 @@ const CSS = `
 .safesteer-ab-compare { display: flex; flex-direction: column; gap: 4px; flex: 1 1 auto; min-height: 0; }
 .safesteer-ab-stage { position: relative; flex: 1 1 auto; min-height: 160px; background: #0c0c0c; border-radius: 4px;
   overflow: hidden; }
-.safesteer-ab-stage img { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: contain;
+.safesteer-ab-stage { display: flex; align-items: center; justify-content: center; }
+.safesteer-ab-frame { position: relative; width: 100%; height: 100%; }
+.safesteer-ab-stage img { position: absolute; inset: 0; width: 100%; height: 100%; object-fit: fill;
   pointer-events: none; user-select: none; image-rendering: auto; }
 .safesteer-ab-divider { position: absolute; top: 0; bottom: 0; width: 2px; margin-left: -1px; background: #f2f2f2;
   box-shadow: 0 0 3px #000; pointer-events: none; }
@@ -110,7 +112,19 @@ function render(root, entries) {
   const badgeB = el("div", "safesteer-ab-badge b");
   badgeA.textContent = "A";
   badgeB.textContent = "B";
-  stage.append(imgB, imgA, divider, badgeA, badgeB);
+  // the frame takes the image's aspect inside the stage, so the wipe spans the picture, not the letterbox
+  const frame = el("div", "safesteer-ab-frame");
+  frame.append(imgB, imgA, divider, badgeA, badgeB);
+  stage.append(frame);
+  const fitFrame = () => {
+    const w = imgB.naturalWidth, h = imgB.naturalHeight, sw = stage.clientWidth, sh = stage.clientHeight;
+    if (!w || !h || !sw || !sh) return;
+    const k = Math.min(sw / w, sh / h);
+    frame.style.width = `${Math.floor(w * k)}px`;
+    frame.style.height = `${Math.floor(h * k)}px`;
+  };
+  imgB.addEventListener("load", fitFrame);
+  if (typeof ResizeObserver !== "undefined") new ResizeObserver(fitFrame).observe(stage);
   const wipe = el("input", "safesteer-ab-wipe", { type: "range", min: "0", max: "100", step: "1", value: "50",
     title: "wipe: left of the line shows A, right shows B" });
   wipe.value = "50";
