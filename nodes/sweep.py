@@ -1,7 +1,7 @@
 """Safety Strength Sweep and Comparison Grid: A/B every strength in one queue run.
 
 The grid is an output node: besides its labelled grid IMAGE it saves the grid and every variant's
-first image to ComfyUI's temp folder (like PreviewImage) and returns them in its ui, ``images`` (the
+first image to ComfyUI's temp folder (through ComfyUI's ``ui.PreviewImage``) and returns them in its ui, ``images`` (the
 grid: the node's own preview) and ``safesteer_ab`` (one entry per variant: index, label, caption,
 strength, score, score_first, delta, image), which ``web/js/safesteer_ab_compare.js`` turns into
 the A/B compare view. Scores come from ``steering_core.ab_compare``.
@@ -9,7 +9,6 @@ the A/B compare view. Scores come from ``steering_core.ab_compare``.
 
 from __future__ import annotations
 
-import random
 import re
 
 import numpy as np
@@ -98,11 +97,6 @@ def _rgb(cell: torch.Tensor) -> torch.Tensor:
     return rgb.to(torch.float32).cpu()
 
 
-def _temp_prefix() -> str:
-    """A filename prefix in ComfyUI's temp folder, the way its own PreviewImage makes one."""
-    return "ComfyUI_temp_" + "".join(random.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(5))
-
-
 class SafetyComparisonGrid(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -140,12 +134,9 @@ class SafetyComparisonGrid(io.ComfyNode):
             raise SafeSteerError("no images to put in the grid.")
         variants = variant_scores(len(images), labels, strength, monitor)
         grid = comparison_grid(images, [caption(v) for v in variants], int(columns[0]))
-        grid_files = ui.ImageSaveHelper.save_images(grid, filename_prefix=_temp_prefix(),
-                                                    folder_type=io.FolderType.temp, cls=cls, compress_level=1)
-        prefix = _temp_prefix() + "_ab"
-        entries = []
-        for v, batch in zip(variants, images):
-            saved = ui.ImageSaveHelper.save_images(_rgb(batch[0]).unsqueeze(0), filename_prefix=prefix,
-                                                   folder_type=io.FolderType.temp, cls=cls, compress_level=1)
-            entries.append({**v.as_dict(), "caption": caption(v), "image": dict(saved[0])})
+        # ComfyUI's own PreviewImage writes the temp PNGs (its prefix, compression and metadata)
+        grid_files = ui.PreviewImage(grid, cls=cls).values
+        entries = [{**v.as_dict(), "caption": caption(v),
+                    "image": dict(ui.PreviewImage(_rgb(batch[0]).unsqueeze(0), cls=cls).values[0])}
+                   for v, batch in zip(variants, images)]
         return io.NodeOutput(grid, ui={"images": [dict(f) for f in grid_files], "safesteer_ab": entries})
