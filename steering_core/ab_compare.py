@@ -142,25 +142,32 @@ def _triangle_width(draw, font, size: int) -> float:
     return max(5.0, (bottom - top) * 0.9)
 
 
-def _draw_text(draw, xy: tuple[float, float], text: str, font, fill, size: int) -> float:
-    """Draw ``text``; a Δ the font cannot draw becomes an outlined triangle. Returns the width drawn."""
+def _runs(draw, text: str, font, size: int) -> list[tuple[str | None, float]]:
+    """``text`` as runs to draw left to right: ``(part, width)``, or ``(None, width)`` for a Δ the font
+    cannot draw, which becomes an outlined triangle."""
+    if DELTA not in text or _has_glyph(font, DELTA):
+        return [(text, _text_width(draw, text, font))]
+    runs: list[tuple[str | None, float]] = []
+    for j, part in enumerate(text.split(DELTA)):
+        if j:
+            runs.append((None, _triangle_width(draw, font, size) + 2))
+        if part:
+            runs.append((part, _text_width(draw, part, font)))
+    return runs
+
+
+def _draw_text(draw, xy: tuple[float, float], text: str, font, fill, size: int) -> None:
+    """Draw ``text`` at ``xy`` run by run (see :func:`_runs`)."""
     x, y = xy
-    if DELTA in text and not _has_glyph(font, DELTA):
-        parts = text.split(DELTA)
-        top, bottom = _cap_box(draw, font, size)
-        top, bottom = y + top, y + bottom
-        tri_w = _triangle_width(draw, font, size)
-        for j, part in enumerate(parts):
-            if j:
-                pts = [(x + 1, bottom), (x + 1 + tri_w / 2, top), (x + 1 + tri_w, bottom)]
-                draw.line(pts + pts[:1], fill=fill, width=max(1, round(size / 14)), joint="curve")
-                x += tri_w + 2
-            if part:
-                _safe_text(draw, (x, y), part, font, fill)
-                x += _text_width(draw, part, font)
-        return x - xy[0]
-    _safe_text(draw, (x, y), text, font, fill)
-    return _text_width(draw, text, font)
+    top, bottom = _cap_box(draw, font, size)
+    for part, width in _runs(draw, text, font, size):
+        if part is None:
+            tri_w = width - 2
+            pts = [(x + 1, y + bottom), (x + 1 + tri_w / 2, y + top), (x + 1 + tri_w, y + bottom)]
+            draw.line(pts + pts[:1], fill=fill, width=max(1, round(size / 14)), joint="curve")
+        else:
+            _safe_text(draw, (x, y), part, font, fill)
+        x += width
 
 
 def _safe_text(draw, xy, text: str, font, fill) -> None:
@@ -171,10 +178,7 @@ def _safe_text(draw, xy, text: str, font, fill) -> None:
 
 
 def _measure(draw, text: str, font, size: int) -> float:
-    if DELTA in text and not _has_glyph(font, DELTA):
-        parts = text.split(DELTA)
-        return sum(_text_width(draw, p, font) for p in parts) + (len(parts) - 1) * (_triangle_width(draw, font, size) + 2)
-    return _text_width(draw, text, font)
+    return sum(width for _, width in _runs(draw, text, font, size))
 
 
 def label_strip(text: str, width: int, height: int) -> np.ndarray:
