@@ -49,7 +49,7 @@ test: $(DEPS_STAMP) $(COMFY_STAMP) $(CHROMIUM_STAMP)
 	$(VENV)/bin/pytest
 
 test-ui: $(DEPS_STAMP) $(COMFY_STAMP) $(CHROMIUM_STAMP)
-	$(VENV)/bin/pytest tests/test_ui_workflows.py tests/test_ui_features.py
+	$(VENV)/bin/pytest tests/test_ui_*.py
 
 demo: $(DEPS_STAMP) $(COMFY_STAMP)
 	$(PY) scripts/demo_comfy.py --out out/demo

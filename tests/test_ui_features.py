@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -41,14 +40,6 @@ def _open_tiny(frontend, name: str) -> dict[str, Any]:
     return workflow
 
 
-def _focus_node(frontend, node_id: str, zoom: float = 0.9) -> None:
-    frontend.page.evaluate(
-        "([id, zoom]) => { const n = app.graph.getNodeById(Number(id)); "
-        "app.canvas.ds.fitToBounds([n.pos[0] - 20, n.pos[1] - 60, n.size[0] + 40, n.size[1] + 80], {zoom}); "
-        "app.canvas.setDirty(true, true); }", [node_id, zoom])
-    time.sleep(0.6)
-
-
 # ------------------------------------------------------------------------------ A/B compare view
 
 
@@ -66,7 +57,7 @@ def test_ab_compare_view_shows_every_variant_with_strength_and_score(frontend):
 
     page = frontend.page
     page.wait_for_selector(".safesteer-ab .safesteer-ab-cell img", timeout=15000)
-    _focus_node(frontend, grid_id)
+    frontend.fit_view([grid_id], zoom=0.9)
     view = page.evaluate("""() => {
         const root = document.querySelector('.safesteer-ab');
         const cells = [...root.querySelectorAll('.safesteer-ab-cell')];

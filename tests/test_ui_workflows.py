@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from ui_standins import checkpoint_names, tiny_plan
-from workflow_check import VALUE, widget_layout, widget_values_by_name
+from workflow_check import MODE_ALWAYS, VALUE, widget_layout, widget_values_by_name
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
@@ -27,7 +27,6 @@ OUT_UI = REPO / "out" / "ui"
 IMAGE_OUTPUT_TYPES = ("SaveImage", "PreviewImage", "SaveVideo", "SaveAnimatedWEBP", "SafeSteerComparisonGrid")
 #: Inputs that are strengths: shown as sliders, with the range the README documents.
 STRENGTH_INPUT = re.compile(r"(^|_)strength$|^beta$|^gamma$")
-MODE_ALWAYS = 0
 
 
 def documented_slider_ranges(readme: str) -> dict[str, list[tuple[re.Pattern[str], float, float]]]:

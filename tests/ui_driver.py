@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 UI_JS_DIR = Path(__file__).resolve().parent / "ui_js"
 #: Settings written into the server's user folder before the page opens: no first-run template
@@ -28,6 +29,7 @@ FRONTEND_SETTINGS = {"Comfy.TutorialCompleted": True,
                      # no minimap or render stats over the graph in screenshots
                      "Comfy.Minimap.Visible": False, "Comfy.Graph.CanvasInfo": False}
 VIEWPORT = {"width": 2200, "height": 1240}
+T = TypeVar("T")
 
 
 class FrontendError(AssertionError):
@@ -52,6 +54,18 @@ def launch_chromium(playwright: Any) -> Any:
 def js(name: str) -> str:
     """The source of ``tests/ui_js/<name>.js`` (one function expression for ``page.evaluate``)."""
     return (UI_JS_DIR / f"{name}.js").read_text(encoding="utf-8")
+
+
+def _poll(check: Callable[[], T | None], timeout_s: float, every_s: float = 0.2) -> T | None:
+    """Call ``check`` until it returns something truthy (returned) or ``timeout_s`` passes (None)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(every_s)
 
 
 @dataclass
@@ -97,12 +111,9 @@ class Frontend:
         return None
 
     def wait_for_dialog(self, text: str, timeout_s: float = 15.0) -> str:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            found = self.dialog_with(text)
-            if found is not None:
-                return found
-            time.sleep(0.1)
+        found = _poll(lambda: self.dialog_with(text), timeout_s)
+        if found is not None:
+            return found
         raise FrontendError(f"no dialog containing {text!r} appeared; open dialogs: {self.dialogs()}")
 
     def close_dialogs(self) -> None:
@@ -139,29 +150,25 @@ class Frontend:
         """Replace nodes and set widgets (see ``ui_js/edit_graph.js`` for the plan's shape)."""
         return self.page.evaluate(js("edit_graph"), plan)
 
-    def fit_view(self) -> None:
-        """Fit the whole graph in the window (the frontend's own "Fit view")."""
-        self.page.evaluate("(() => { const c = window.app.canvas, ns = window.app.graph._nodes; if (!ns.length) return; "
-                           "let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity; "
-                           "for (const n of ns) { x0 = Math.min(x0, n.pos[0]); y0 = Math.min(y0, n.pos[1] - 40); "
-                           "x1 = Math.max(x1, n.pos[0] + n.size[0]); y1 = Math.max(y1, n.pos[1] + n.size[1]); } "
-                           "c.ds.fitToBounds([x0, y0, x1 - x0, y1 - y0], {zoom: 0.92}); c.setDirty(true, true); })()")
+    def fit_view(self, node_ids: list[str] | None = None, zoom: float = 0.92) -> None:
+        """Zoom and pan so the graph (or only ``node_ids``) fills ``zoom`` of the window."""
+        bounds = self.page.evaluate(js("graph_bounds"), node_ids)
+        self.page.evaluate("([b, zoom]) => { const c = window.app.canvas; "
+                           "c.ds.fitToBounds([b[0], b[1], b[2] - b[0], b[3] - b[1]], {zoom}); c.setDirty(true, true); }",
+                           [bounds, zoom])
         time.sleep(0.5)
 
     def queue_run(self, timeout_s: float = 180.0) -> RunOutcome:
         """Click Run and wait until the frontend hears the run end (success, error or interruption)."""
         before = self.page.evaluate("window.__safesteer.ended.length")
         self._click_run()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            ended = self.page.evaluate(f"window.__safesteer.ended.slice({before})")
-            if ended:
-                last = ended[0]
-                executed = self.page.evaluate(
-                    "(pid) => window.__safesteer.executed.filter(e => !pid || e.prompt_id === pid)", last.get("prompt_id"))
-                return RunOutcome(last["status"], last.get("prompt_id"), last.get("error"), executed)
-            time.sleep(0.2)
-        raise FrontendError(f"the run did not end within {timeout_s:.0f} s; console tail: {self.console[-20:]}")
+        ended = _poll(lambda: self.page.evaluate(f"window.__safesteer.ended.slice({before})"), timeout_s)
+        if not ended:
+            raise FrontendError(f"the run did not end within {timeout_s:.0f} s; console tail: {self.console[-20:]}")
+        last = ended[0]
+        executed = self.page.evaluate(
+            "(pid) => window.__safesteer.executed.filter(e => !pid || e.prompt_id === pid)", last.get("prompt_id"))
+        return RunOutcome(last["status"], last.get("prompt_id"), last.get("error"), executed)
 
     def _click_run(self) -> None:
         """Click the Run button; if something lies over it (a toast, a tooltip), say what, move the
@@ -188,25 +195,23 @@ class Frontend:
 
     def wait_for_previews(self, node_ids: list[str], timeout_s: float = 20.0) -> dict[str, dict[str, Any]]:
         """Wait until each listed node shows at least one loaded image or video; returns output_previews()."""
-        deadline = time.monotonic() + timeout_s
-        previews: dict[str, dict[str, Any]] = {}
-        while time.monotonic() < deadline:
+        def shown() -> dict[str, dict[str, Any]] | None:
             previews = self.output_previews()
-            if all(previews.get(n, {}).get("shown") for n in node_ids):
-                return previews
-            time.sleep(0.2)
-        raise FrontendError(f"nodes {node_ids} show no loaded output image; previews: {json.dumps(previews)[:2000]}")
+            return previews if all(previews.get(n, {}).get("shown") for n in node_ids) else None
+
+        previews = _poll(shown, timeout_s)
+        if previews is None:
+            raise FrontendError(f"nodes {node_ids} show no loaded output image; previews: "
+                                f"{json.dumps(self.output_previews())[:2000]}")
+        return previews
 
     def graph_screenshot(self, path: Path, pad: int = 12, node_ids: list[str] | None = None) -> Path:
         """A screenshot clipped to the graph's nodes (or only ``node_ids``) as drawn now (call :meth:`fit_view` first)."""
-        box = self.page.evaluate("""(ids) => { const c = window.app.canvas, ds = c.ds;
-            const ns = ids ? ids.map((i) => window.app.graph.getNodeById(Number(i))) : window.app.graph._nodes;
-            const r = c.canvas.getBoundingClientRect();
-            let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
-            for (const n of ns) { x0 = Math.min(x0, n.pos[0]); y0 = Math.min(y0, n.pos[1] - 32);
-                                 x1 = Math.max(x1, n.pos[0] + n.size[0]); y1 = Math.max(y1, n.pos[1] + n.size[1]); }
-            const sx = (x) => r.left + (x + ds.offset[0]) * ds.scale, sy = (y) => r.top + (y + ds.offset[1]) * ds.scale;
-            return [sx(x0), sy(y0), sx(x1), sy(y1)]; }""", node_ids)
+        bounds = self.page.evaluate(js("graph_bounds"), node_ids)
+        box = self.page.evaluate("(b) => { const c = window.app.canvas, ds = c.ds, r = c.canvas.getBoundingClientRect(); "
+                                 "const sx = (x) => r.left + (x + ds.offset[0]) * ds.scale, "
+                                 "sy = (y) => r.top + (y + ds.offset[1]) * ds.scale; "
+                                 "return [sx(b[0]), sy(b[1]), sx(b[2]), sy(b[3])]; }", bounds)
         x0, y0 = max(0, box[0] - pad), max(0, box[1] - pad)
         x1, y1 = min(VIEWPORT["width"], box[2] + pad), min(VIEWPORT["height"], box[3] + pad)
         path.parent.mkdir(parents=True, exist_ok=True)
