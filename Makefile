@@ -6,29 +6,47 @@ TORCH_VERSION := 2.13.0
 # The CPU build of torch is served from /opt/wheels on these machines; a plain `pip install torch`
 # would pull the CUDA build and several GB of nvidia packages, so torch is pinned by a constraint.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
-PIP := $(PY) -m pip install --disable-pip-version-check -q $(FIND_LINKS)
 DEPS_STAMP := $(VENV)/.deps-stamp
-# A real ComfyUI host (0.3.75) for the host tests and the demo, installed into the venv's site-packages
-# plus the .comfyui/ folder (git-ignored). See scripts/install_comfyui.sh and tests/comfy_host.py.
+# The host matrix: the oldest supported ComfyUI (0.3.75, from the registry) in .venv + .comfyui/ (also
+# the demo's host), and the newest (0.33.0) in .venv-0.33 + .comfyui-0.33/, its own venv because its
+# frontend/templates/docs pins differ. All git-ignored. See scripts/install_comfyui.sh, tests/comfy_host.py.
 COMFY_DIR := .comfyui
 COMFY_STAMP := $(COMFY_DIR)/.installed
+NEW_VENV := .venv-0.33
+NEW_PY := $(NEW_VENV)/bin/python
+NEW_DEPS_STAMP := $(NEW_VENV)/.deps-stamp
+NEW_COMFY_DIR := .comfyui-0.33
+NEW_COMFY_STAMP := $(NEW_COMFY_DIR)/.installed
+NEW_COMFY_TAG := v0.33.0
+# 0.33.0 is on no registry: its source archive (../shared/hosts/README.md), else a git clone of the tag.
+NEW_COMFY_ARCHIVE ?= ../shared/hosts/ComfyUI-0.33.0.tar.gz
 # Debian's Chromium for the browser tests (tests/test_ui_*.py), driven by Playwright from the venv.
 CHROMIUM_STAMP := $(VENV)/.chromium-stamp
 
-.PHONY: test test-ui demo bench deps comfyui chromium clean
+.PHONY: test test-ui test-host-old test-host-new demo bench deps comfyui chromium clean
 
-$(PY):
-	$(PYTHON) -m venv $(VENV)
+# A venv with CPU torch and the project's test extra: $(call make_venv,VENV_DIR)
+define make_venv
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --disable-pip-version-check -q $(FIND_LINKS) "torch==$(TORCH_VERSION)"
+	echo "torch==$(TORCH_VERSION)" > $(1)/constraints.txt
+	$(1)/bin/python -m pip install --disable-pip-version-check -q $(FIND_LINKS) -c $(1)/constraints.txt -e ".[test]"
+	@$(1)/bin/python -c "import torch; assert torch.__version__.startswith('$(TORCH_VERSION)'), torch.__version__"
+	touch $(1)/.deps-stamp
+endef
 
-$(DEPS_STAMP): pyproject.toml Makefile | $(PY)
-	$(PIP) "torch==$(TORCH_VERSION)"
-	echo "torch==$(TORCH_VERSION)" > $(VENV)/constraints.txt
-	$(PIP) -c $(VENV)/constraints.txt -e ".[test]"
-	@$(PY) -c "import torch; assert torch.__version__.startswith('$(TORCH_VERSION)'), torch.__version__"
-	touch $@
+$(DEPS_STAMP): pyproject.toml Makefile
+	$(call make_venv,$(VENV))
+
+$(NEW_DEPS_STAMP): pyproject.toml Makefile
+	$(call make_venv,$(NEW_VENV))
 
 $(COMFY_STAMP): scripts/install_comfyui.sh $(DEPS_STAMP)
-	bash scripts/install_comfyui.sh $(COMFY_DIR) $(PY) $(FIND_LINKS)
+	bash scripts/install_comfyui.sh $(COMFY_DIR) $(PY) registry -- $(FIND_LINKS)
+	touch $@
+
+$(NEW_COMFY_STAMP): scripts/install_comfyui.sh $(NEW_DEPS_STAMP)
+	bash scripts/install_comfyui.sh $(NEW_COMFY_DIR) $(NEW_PY) $(NEW_COMFY_TAG) $(NEW_COMFY_ARCHIVE) -- $(FIND_LINKS)
 	touch $@
 
 $(CHROMIUM_STAMP): scripts/install_chromium.sh | $(PY)
@@ -39,17 +57,19 @@ deps: $(DEPS_STAMP)
 
 chromium: $(CHROMIUM_STAMP)
 
-comfyui: $(COMFY_STAMP)
+comfyui: $(COMFY_STAMP) $(NEW_COMFY_STAMP)
 
 # Run pytest by its script, never `python -m pytest`: that puts the repo root on sys.path, where the
 # pack's `nodes/` package would shadow ComfyUI's `nodes.py`.
-# `make test` runs everything, the browser suite included; `make test-ui` runs only the browser suite
-# (screenshots in out/ui/).
-test: $(DEPS_STAMP) $(COMFY_STAMP) $(CHROMIUM_STAMP)
-	$(VENV)/bin/pytest
+# `make test` runs everything, the browser suite and the demo included, on both hosts at once (two
+# processes; logs in out/test/, one pytest summary line per host at the end); it fails if either fails.
+# `make test-ui` runs only the browser suite (screenshots in out/ui/<host>/), also on both hosts.
+HOSTS := $(DEPS_STAMP) $(COMFY_STAMP) $(NEW_DEPS_STAMP) $(NEW_COMFY_STAMP) $(CHROMIUM_STAMP)
+test: $(HOSTS)
+	bash scripts/test_matrix.sh
 
-test-ui: $(DEPS_STAMP) $(COMFY_STAMP) $(CHROMIUM_STAMP)
-	$(VENV)/bin/pytest tests/test_ui_*.py
+test-ui: $(HOSTS)
+	bash scripts/test_matrix.sh tests/test_ui_*.py
 
 demo: $(DEPS_STAMP) $(COMFY_STAMP)
 	$(PY) scripts/demo_comfy.py --out out/demo
@@ -58,4 +78,4 @@ bench: $(DEPS_STAMP)
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) $(COMFY_DIR) out .pytest_cache *.egg-info
+	rm -rf $(VENV) $(COMFY_DIR) $(NEW_VENV) $(NEW_COMFY_DIR) out .pytest_cache *.egg-info

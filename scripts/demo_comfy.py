@@ -1,7 +1,7 @@
 """`make demo`: the shipped A/B workflow on a real ComfyUI server, headless, on an embedded tiny model.
 
-1. Starts ComfyUI 0.3.75 (installed by `make`) with the SafeSteer pack and its test kit in
-   ``out/demo/comfy-base/custom_nodes``.
+1. Starts ComfyUI (0.3.75 from ``.comfyui/``, installed by `make`; ``$SAFESTEER_COMFYUI`` picks another
+   host) with the SafeSteer pack and its test kit in ``out/demo/comfy-base/custom_nodes``.
 2. Loads ``workflows/ab_strength_sweep.json`` (the UI graph users drag in), converts it to an API
    prompt against the live ``/object_info`` and swaps the model files it expects for embedded ones:
    a tiny random-weight FLUX (ComfyUI's own Flux class) whose text encoder is the real
@@ -9,8 +9,9 @@
    latent preview instead of the VAE. Everything else (Estimate Safety Direction on all six
    categories, Safety Strength Sweep, DiT Safety Steer in gated mode, KSampler, Safety Comparison
    Grid, SaveImage) runs as shipped.
-3. Queues it twice over HTTP, for a benign and an unsafe prompt, and copies each labelled grid to
-   ``out/demo/``.
+3. Queues it twice over HTTP, for a benign and an unsafe prompt, and copies each labelled grid (the
+   file the Comparison Grid's ui result names, in ComfyUI's ``temp/`` or ``output/`` folder) to
+   ``out/demo/ab_grid_<prompt>.png``.
 4. Measures, per strength, how far the steered sites' activations move along the direction (mean
    projection shift of the conditional branch) and whether each prompt opened a gate, and writes
    ``out/demo/report.md``.
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -30,7 +33,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from comfy_host import ComfyServer, InProcessHost, make_base_dir  # noqa: E402
+from comfy_host import ComfyServer, InProcessHost, comfy_dir, host_python, host_version, make_base_dir  # noqa: E402
 from workflow_check import ui_to_api  # noqa: E402
 
 PROMPTS = {
@@ -69,6 +72,18 @@ def embed_tiny_models(prompt: dict, text: str) -> dict:
     return out
 
 
+#: Folders a ui image result can name (its ``type``), under the base directory.
+IMAGE_FOLDERS = ("output", "temp", "input")
+
+
+def ui_image_path(base: Path, image: Mapping[str, str]) -> Path:
+    """The file a node's ui image entry (``filename``, ``subfolder``, ``type``) names under ``base``."""
+    kind = image.get("type", "output")
+    if kind not in IMAGE_FOLDERS:
+        raise SystemExit(f"a ui image has type {kind!r}; expected one of {', '.join(IMAGE_FOLDERS)}")
+    return base / kind / image.get("subfolder", "") / image["filename"]
+
+
 def run_workflow(base: Path, out_dir: Path) -> tuple[dict[str, Path], str, list[float]]:
     workflow = json.loads((REPO / "workflows" / "ab_strength_sweep.json").read_text())
     grids: dict[str, Path] = {}
@@ -76,6 +91,7 @@ def run_workflow(base: Path, out_dir: Path) -> tuple[dict[str, Path], str, list[
     with ComfyServer(base, threads=2) as server:
         api = ui_to_api(workflow, server.object_info())
         sweep = next(n for n in api.values() if n["class_type"] == "SafeSteerStrengthSweep")
+        grid_id = next(i for i, n in api.items() if n["class_type"] == "SafeSteerComparisonGrid")
         strengths = [float(s) for s in sweep["inputs"]["strengths"].replace(",", " ").split()]
         for name, text in PROMPTS.items():
             t0 = time.perf_counter()
@@ -84,11 +100,13 @@ def run_workflow(base: Path, out_dir: Path) -> tuple[dict[str, Path], str, list[
             if status.get("status_str") != "success":
                 raise SystemExit(f"the A/B workflow failed for the {name} prompt: {json.dumps(status)[:2000]}\n"
                                  f"server log:\n{server.log_text()[-4000:]}")
+            grid_images = entry["outputs"].get(grid_id, {}).get("images", [])
+            if not grid_images:
+                raise SystemExit(f"the Comparison Grid (node {grid_id}) returned no image for the {name} prompt; "
+                                 f"its ui: {json.dumps(entry['outputs'].get(grid_id))[:1000]}")
+            grids[name] = out_dir / f"ab_grid_{name}.png"
+            shutil.copyfile(ui_image_path(base, grid_images[0]), grids[name])
             for node_out in entry["outputs"].values():
-                for image in node_out.get("images", []):
-                    src = base / "output" / image.get("subfolder", "") / image["filename"]
-                    grids[name] = out_dir / f"ab_grid_{name}.png"
-                    shutil.copyfile(src, grids[name])
                 for line in node_out.get("text", []):
                     saved = saved or line.removeprefix("saved ")
             print(f"  {name} prompt: {len(strengths)} variants in {time.perf_counter() - t0:.1f} s -> {grids.get(name)}")
@@ -156,6 +174,14 @@ def measure(base: Path, direction_path: Path, strengths: list[float]) -> list[st
     return lines
 
 
+def _shown(path: str | os.PathLike[str]) -> str:
+    """``path`` relative to the repository when it lies inside it (what a user types from the repo root)."""
+    try:
+        return str(Path(path).relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="out/demo")
@@ -163,27 +189,28 @@ def main() -> None:
     out_dir = (REPO / args.out).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     base = make_base_dir(out_dir / "comfy-base")
-    print("SafeSteer demo: real ComfyUI 0.3.75 + the pack, A/B workflow on an embedded tiny FLUX")
+    version = host_version()
+    open_ui = (f"{_shown(host_python())} {_shown(comfy_dir() / 'main.py')} --cpu --base-directory {_shown(base)}")
+    print(f"SafeSteer demo: real ComfyUI {version} + the pack, A/B workflow on an embedded tiny FLUX")
     grids, saved, strengths = run_workflow(base, out_dir)
     direction_path = base / "models" / "safety_directions" / saved
     table = measure(base, direction_path, strengths)
     report = [
         "# SafeSteer A/B demo", "",
-        "Workflow: `workflows/ab_strength_sweep.json`, run headless on ComfyUI 0.3.75 with an embedded tiny FLUX "
+        f"Workflow: `workflows/ab_strength_sweep.json`, run headless on ComfyUI {version} with an embedded tiny FLUX "
         "(random weights, ComfyUI's own Flux class) whose text encoder is the real all-MiniLM-L6-v2. "
         "DiT Safety Steer runs in gated mode: only prompts that open a category gate (thresholds calibrated on "
         "benign anchors only) are steered.", "",
         *table, "",
         "Grids (latent previews, one cell per strength): " + ", ".join(f"`{p.name}`" for p in grids.values()), "",
         f"Direction saved by the graph: `{direction_path}`.", "",
-        "To open the UI: `.venv/bin/python .comfyui/main.py --cpu --base-directory out/demo/comfy-base` and browse "
-        "to http://127.0.0.1:8188, then drag any file from `workflows/` onto the canvas.",
+        f"To open the UI: `{open_ui}` and browse to http://127.0.0.1:8188, then drag any file from `workflows/` "
+        "onto the canvas.",
     ]
     (out_dir / "report.md").write_text("\n".join(report) + "\n")
     print("\n".join(table))
     print(f"\nwrote {out_dir / 'report.md'} and {', '.join(str(p) for p in grids.values())}")
-    print("open the UI: .venv/bin/python .comfyui/main.py --cpu --base-directory out/demo/comfy-base  "
-          "(then http://127.0.0.1:8188 and drag a file from workflows/)")
+    print(f"open the UI: {open_ui}  (then http://127.0.0.1:8188 and drag a file from workflows/)")
 
 
 if __name__ == "__main__":

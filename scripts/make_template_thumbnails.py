@@ -1,10 +1,10 @@
 """Template-browser thumbnails (``workflows/<name>.jpg``) from the browser suite's screenshots.
 
 ComfyUI's template browser shows ``<pack>/workflows/<name>.jpg`` next to each shipped workflow. The
-browser tests save a screenshot of every workflow's graph after it ran (``out/ui/<name>.graph.png``);
+browser tests save a screenshot of every workflow's graph after it ran (``out/ui/<host version>/<name>.graph.png``);
 this letterboxes each on the canvas colour and writes a 512x384 JPEG. Run after ``make test-ui``:
 
-    .venv/bin/python scripts/make_template_thumbnails.py [--screens out/ui] [--out workflows]
+    .venv/bin/python scripts/make_template_thumbnails.py [--screens out/ui/0.3.75] [--out workflows]
 
 An existing thumbnail is replaced only with ``--force``.
 """
@@ -40,7 +40,7 @@ def thumbnail(graph: Image.Image) -> Image.Image:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--screens", type=Path, default=REPO / "out" / "ui")
+    parser.add_argument("--screens", type=Path, default=REPO / "out" / "ui" / "0.3.75")
     parser.add_argument("--out", type=Path, default=REPO / "workflows")
     parser.add_argument("--force", action="store_true", help="replace existing thumbnails")
     args = parser.parse_args(argv)

@@ -1,4 +1,6 @@
-"""Drive a real ComfyUI host (0.3.75, installed by ``make test`` into ``.comfyui/``) from tests and scripts.
+"""Drive a real ComfyUI host from tests and scripts: the folder ``$SAFESTEER_COMFYUI`` names, else
+``.comfyui/`` (0.3.75; ``make test`` also installs 0.33.0 into ``.comfyui-0.33/`` and runs the suite
+once per host, see scripts/test_matrix.sh).
 
 Two ways to run graphs:
 
@@ -42,7 +44,8 @@ TINY_PACK_DIR = TESTS_DIR / "tiny_host_pack"
 PACK_NAME = "safesteer"
 TESTKIT_NAME = "safesteer_testkit"
 
-_INSTALL_HINT = "run `make test` (it installs ComfyUI 0.3.75 into .comfyui/ with scripts/install_comfyui.sh)"
+_INSTALL_HINT = ("run `make comfyui` (it installs ComfyUI 0.3.75 into .comfyui/ and 0.33.0 into .comfyui-0.33/ with "
+                 "scripts/install_comfyui.sh), or point $SAFESTEER_COMFYUI at a ComfyUI folder")
 
 
 class ComfyNotInstalled(RuntimeError):
@@ -63,9 +66,30 @@ def comfy_dir() -> Path:
 
 
 def host_python() -> str:
-    """The interpreter that has ComfyUI's requirements: the repo venv if present, else this one."""
-    venv = REPO_ROOT / ".venv" / "bin" / "python"
-    return str(venv) if venv.exists() else sys.executable
+    """The interpreter that has the host's requirements: the one scripts/install_comfyui.sh recorded in
+    ``<host>/.host-python`` (each host has its own venv), else this one."""
+    record = comfy_dir() / ".host-python"
+    if record.is_file():
+        recorded = Path(record.read_text().strip())
+        if recorded.exists():
+            return str(recorded)
+    return sys.executable
+
+
+def host_version() -> str:
+    """The host's ComfyUI version (``comfyui_version.py``), for labels such as screenshot folders only:
+    host behaviour is never chosen by comparing it."""
+    text = (comfy_dir() / "comfyui_version.py").read_text() if (comfy_dir() / "comfyui_version.py").exists() else ""
+    match = re.search(r"__version__\s*=\s*['\"]([^'\"]+)['\"]", text)
+    return match.group(1) if match else comfy_dir().name
+
+
+def host_out_dir(*parts: str) -> Path:
+    """``out/<parts...>/<host version>/``: per-host output folders, so the matrix's parallel runs never
+    write the same file."""
+    path = REPO_ROOT.joinpath("out", *parts, host_version())
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def make_base_dir(

@@ -11,7 +11,13 @@ from pathlib import Path
 import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CLIP_TOKENIZER_DIR = REPO_ROOT / ".comfyui" / "comfy" / "sd1_tokenizer"   # the real CLIP BPE files ComfyUI ships
+
+
+def clip_tokenizer_dir() -> Path:
+    """The real CLIP BPE files the ComfyUI host under test ships (``comfy/sd1_tokenizer``)."""
+    from comfy_host import comfy_dir
+
+    return comfy_dir() / "comfy" / "sd1_tokenizer"
 
 
 def red_mean(image) -> float:
@@ -54,6 +60,6 @@ def make_tiny_clip(folder: Path, seed: int = 1, image_size: int = 32) -> Path:
     model = CLIPModel(config).eval()
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
-    CLIPTokenizer.from_pretrained(str(CLIP_TOKENIZER_DIR)).save_pretrained(folder)
+    CLIPTokenizer.from_pretrained(str(clip_tokenizer_dir())).save_pretrained(folder)
     CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}).save_pretrained(folder)
     return folder

@@ -1,6 +1,6 @@
 """SafeSteer features a user meets in the real frontend: the A/B compare view of the strength sweep,
 SafeSteer's own error in the UI's error panel (with the server still serving), and the workflows in
-the template browser with thumbnails. Screenshots go to ``out/ui/``."""
+the template browser with thumbnails. Screenshots go to ``out/ui/<host version>/``."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from comfy_host import host_out_dir
 from conftest import UI_WRONG_SIZE_DIRECTION
 from ui_standins import tiny_plan
 
 REPO = Path(__file__).resolve().parents[1]
-OUT_UI = REPO / "out" / "ui"
 WORKFLOWS = REPO / "workflows"
 #: The pack's folder name under custom_nodes/ in the test base dir (tests/comfy_host.PACK_NAME).
 PACK = "safesteer"
@@ -115,8 +115,8 @@ def test_ab_compare_view_shows_every_variant_with_strength_and_score(frontend):
     assert sent[2]["image"]["filename"] in picked["srcA"] and sent[1]["image"]["filename"] in picked["srcB"]
     page.locator(".safesteer-ab-cell").nth(3).click()          # back to the most steered variant for the picture
     page.locator(".safesteer-ab-cell").nth(0).click(modifiers=["Shift"])
-    frontend.screenshot(OUT_UI / "ab_compare.png")
-    frontend.graph_screenshot(OUT_UI / "ab_compare_node.png", node_ids=[grid_id])      # the README's picture
+    frontend.screenshot(host_out_dir("ui") / "ab_compare.png")
+    frontend.graph_screenshot(host_out_dir("ui") / "ab_compare_node.png", node_ids=[grid_id])      # the README's picture
 
 
 # ------------------------------------------------------------------------------ missing nodes
@@ -159,7 +159,7 @@ def test_mismatched_direction_shows_safesteer_error_and_the_server_keeps_serving
     assert "SafeSteerDiTSteer" in panel or "DiT Safety Steer" in panel, panel
     first_line = message.splitlines()[0]
     assert first_line[:60] in panel, f"the error panel does not show SafeSteer's message {first_line!r}:\n{panel}"
-    frontend.screenshot(OUT_UI / "error_mismatched_direction.png")
+    frontend.screenshot(host_out_dir("ui") / "error_mismatched_direction.png")
 
     # the server is still up: the user fixes the wiring and the next queue item runs
     frontend.close_dialogs()
@@ -197,7 +197,7 @@ def test_workflows_are_templates_with_thumbnails(frontend, ui_server):
     assert fetched == {f"{n}.jpg": 200 for n in names}, fetched
     titles = page.evaluate("[...document.querySelectorAll('.p-dialog h3, .p-dialog [class*=title]')].map(e => e.innerText.trim())")
     assert set(names) <= set(titles), titles
-    frontend.screenshot(OUT_UI / "templates.png")
+    frontend.screenshot(host_out_dir("ui") / "templates.png")
 
     # opening one loads it into the canvas
     page.get_by_text("flux_t2i_safety", exact=True).first.click()

@@ -5,7 +5,7 @@ pack installed, then check what a user would see: no missing-node dialog (and a 
 that lists exactly the checkpoints the workflow names), every SafeSteer node rendered with the widgets
 and values of its live definition, every strength input a slider with the range the README documents;
 then swap the loaders for tiny stand-ins (``ui_standins``), click Run, and wait for the output image
-to show on the output node. A screenshot of each lands in ``out/ui/<workflow>.png`` (and the graph
+to show on the output node. A screenshot of each lands in ``out/ui/<host version>/<workflow>.png`` (and the graph
 alone in ``<workflow>.graph.png``, the source of the template thumbnails).
 """
 
@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from comfy_host import host_out_dir
 from ui_standins import checkpoint_names, tiny_plan
 from workflow_check import MODE_ALWAYS, VALUE, widget_layout, widget_values_by_name
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
-OUT_UI = REPO / "out" / "ui"
 #: Output nodes whose preview is an image or a video on the node.
 IMAGE_OUTPUT_TYPES = ("SaveImage", "PreviewImage", "SaveVideo", "SaveAnimatedWEBP", "SafeSteerComparisonGrid")
 #: Inputs that are strengths: shown as sliders, with the range the README documents.
@@ -118,5 +118,5 @@ def test_workflow_loads_renders_and_runs_in_the_frontend(path: Path, frontend, o
         assert previews[node_id]["output"], f"node {node_id} got no output"
     assert frontend.dialog_with("error") is None, f"an error dialog is open after a successful run: {frontend.dialogs()}"
     frontend.fit_view()
-    frontend.screenshot(OUT_UI / f"{path.stem}.png")
-    frontend.graph_screenshot(OUT_UI / f"{path.stem}.graph.png")          # scripts/make_template_thumbnails.py
+    frontend.screenshot(host_out_dir("ui") / f"{path.stem}.png")
+    frontend.graph_screenshot(host_out_dir("ui") / f"{path.stem}.graph.png")          # scripts/make_template_thumbnails.py

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from comfy_host import PACK_NAME
 from workflow_check import (
+    DYNAMIC_COMBO,
     FILE_COMBO_INPUTS,
     FRONTEND_ONLY,
     check_workflow,
@@ -167,6 +168,53 @@ def test_widget_layout_follows_the_frontend(object_info: dict[str, Any]) -> None
              "input_order": {"required": ["pick"]}}
     assert [s.label for s in widget_layout(combo)] == [
         "pick", "pick.control_after_generate", "pick.control_filter_list"]
+
+
+#: A node definition in /object_info's shape with what newer hosts declare: a dynamic combo whose
+#: options carry their own inputs (nested twice), a hidden input, a trailing optional widget, and a
+#: passthrough output on an output node (SaveVideo / SaveImage on ComfyUI 0.33).
+_CODEC = {"options": [{"key": "auto", "inputs": {"required": {}}},
+                      {"key": "h264", "inputs": {"required": {"crf": ["FLOAT", {"default": 23.0, "min": 0.0, "max": 51.0}]}}}]}
+NEWER_NODE = {
+    "input": {"required": {"video": ["VIDEO", {}], "prefix": ["STRING", {"default": "v"}],
+                           "format": [DYNAMIC_COMBO, {"options": [{"key": "mp4", "inputs": {"required": {"codec": [DYNAMIC_COMBO, _CODEC]}}},
+                                                                  {"key": "gif", "inputs": {"required": {}}}]}]},
+              "optional": {"codec": [DYNAMIC_COMBO, {**_CODEC, "hidden": True}], "fps": ["INT", {"default": 24, "min": 1, "max": 60}]}},
+    "input_order": {"required": ["video", "prefix", "format"], "optional": ["codec", "fps"]},
+    "output": ["VIDEO"], "output_name": ["video"], "output_node": True, "display_name": "Newer", "python_module": "nodes",
+}
+SOURCE_NODE = {"input": {"required": {}}, "output": ["VIDEO"], "output_name": ["video"], "output_node": False,
+               "display_name": "Source", "python_module": "nodes"}
+
+
+def _newer_workflow(values: list[Any], outputs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    common = {"pos": [0, 0], "size": [100, 100], "flags": {}, "order": 0, "mode": 0, "properties": {}}
+    return {"last_node_id": 2, "last_link_id": 1, "version": 0.4, "links": [[1, 1, 0, 2, 0, "VIDEO"]], "nodes": [
+        {**common, "id": 1, "type": "Source", "inputs": [], "outputs": [{"name": "video", "type": "VIDEO", "links": [1]}],
+         "widgets_values": []},
+        {**common, "id": 2, "type": "Newer", "inputs": [{"name": "video", "type": "VIDEO", "link": 1}],
+         "outputs": outputs or [], "widgets_values": values}]}
+
+
+def test_checker_reads_dynamic_combos_optional_widgets_and_passthrough_outputs() -> None:
+    info = {"Newer": NEWER_NODE, "Source": SOURCE_NODE}
+    labels = [s.label for s in widget_layout(NEWER_NODE, ["v", "mp4", "h264", 20.0, 30])]
+    assert labels == ["prefix", "format", "format.codec", "format.codec.crf", "fps"]
+    assert [s.label for s in widget_layout(NEWER_NODE, ["v", "gif", 30])] == ["prefix", "format", "fps"]
+    assert [s.label for s in widget_layout(NEWER_NODE)] == ["prefix", "format", "format.codec", "fps"]   # defaults: first options
+    # a file saved before the node gained `fps` (optional) and its output loads; the API prompt uses nested keys
+    older = _newer_workflow(["v", "mp4", "auto"])
+    assert check_workflow(older, info) == []
+    assert ui_to_api(older, info)["2"]["inputs"] == {"prefix": "v", "format": "mp4", "format.codec": "auto", "video": ["1", 0]}
+    assert check_workflow(_newer_workflow(["v", "mp4", "h264", 20.0, 30],
+                                          [{"name": "video", "type": "VIDEO", "links": []}]), info) == []
+    # but a missing required nested value, a value outside a nested range, an unknown option are caught
+    assert "format.codec.crf" in "\n".join(check_workflow(_newer_workflow(["v", "mp4", "h264"]), info))
+    assert "above max 51.0" in "\n".join(check_workflow(_newer_workflow(["v", "mp4", "h264", 99.0, 30]), info))
+    assert "not one of the options (mp4, gif)" in "\n".join(check_workflow(_newer_workflow(["v", "webm", 30]), info))
+    # a node that is not an output node and lost an output is still wrong
+    lost = {**SOURCE_NODE, "output": ["VIDEO", "INT"], "output_name": ["video", "n"]}
+    assert "1 outputs stored, Source has 2" in "\n".join(check_workflow(older, {"Newer": NEWER_NODE, "Source": lost}))
 
 
 def _mutate(workflow: dict[str, Any], node_type: str) -> dict[str, Any]:

@@ -14,7 +14,15 @@ frontend (1.32) does on load:
   randomize; a COMBO with ``control_after_generate`` by two (that mode, which may also be
   increment-wrap, and a filter string);
 * upload combos add the upload widget's value(s): one for ``image_upload`` / ``video_upload``, two
-  for ``audio_upload`` (what frontend 1.32 saves; any value is accepted there).
+  for ``audio_upload`` (what frontend 1.32 saves; any value is accepted there);
+* a V3 dynamic combo (``COMFY_DYNAMICCOMBO_V3``, e.g. SaveVideo's ``format`` on newer hosts) is one
+  value, the selected option's key, followed by the widgets of that option's own inputs (named
+  ``<combo>.<input>``, the keys the backend reads), recursively; an input marked ``hidden`` is no widget.
+
+What a host declares decides, never its version: trailing *optional* widgets missing from a file
+(a node that gained an optional input) take their defaults, as the frontend does on load, and an
+output node that gained outputs after the stored ones (newer hosts' SaveImage / PreviewImage pass
+their images through) gets them unlinked.
 
 ``check_workflow`` returns a list of human-readable problems (empty = the file loads and lines up);
 ``ui_to_api`` turns a workflow into an API prompt (``{id: {"class_type", "inputs", "_meta"}}``),
@@ -40,6 +48,8 @@ COMBO_CONTROL_VALUES = (*CONTROL_VALUES, "increment-wrap")
 #: Extra frontend widgets (value slots) that upload combos get, by option.
 UPLOAD_SLOTS = {"image_upload": 1, "video_upload": 1, "animated_image_upload": 1, "audio_upload": 2}
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+#: The V3 dynamic combo's socket type in /object_info: a combo whose options carry their own inputs.
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
 #: Combo inputs whose options are the user's files (model folders): any string is accepted.
 FILE_COMBO_INPUTS = frozenset({
     "ckpt_name", "unet_name", "clip_name", "clip_name1", "clip_name2", "clip_name3", "clip_name4", "vae_name",
@@ -67,7 +77,25 @@ class InputSpec:
 
     @property
     def is_widget(self) -> bool:
-        return self.type in WIDGET_TYPES and not self.options.get("forceInput", False)
+        return ((self.type in WIDGET_TYPES or self.is_dynamic_combo) and not self.options.get("forceInput", False)
+                and not self.options.get("hidden", False))
+
+    @property
+    def is_dynamic_combo(self) -> bool:
+        return self.type == DYNAMIC_COMBO
+
+    def option_inputs(self, key: Any) -> list[InputSpec]:
+        """A dynamic combo's inputs for the option ``key`` (named ``<combo>.<input>``; none for an unknown key)."""
+        option = next((o for o in self.options.get("options", ()) if o.get("key") == key), None)
+        if option is None:
+            return []
+        return [InputSpec(f"{self.name}.{spec.name}", spec.type, spec.options, spec.choices, spec.required and self.required)
+                for spec in input_specs({"input": option.get("inputs") or {}})]
+
+    @property
+    def default_choice(self) -> Any:
+        """The value a fresh widget shows: the declared default, else the first option."""
+        return self.options.get("default", (self.choices or (None,))[0])
 
     @property
     def has_control(self) -> bool:
@@ -134,22 +162,40 @@ def input_specs(info: Mapping[str, Any]) -> list[InputSpec]:
                 type_name = str(raw_type)
                 if type_name == "COMBO":
                     choices = tuple(options.get("options", ()))
+                elif type_name == DYNAMIC_COMBO:
+                    choices = tuple(o.get("key") for o in options.get("options", ()))
             specs.append(InputSpec(name, type_name, options, choices, section == "required"))
     return specs
 
 
-def widget_layout(info: Mapping[str, Any]) -> list[WidgetSlot]:
-    """The expected ``widgets_values`` positions of a node, in order."""
+def widget_layout(info: Mapping[str, Any], values: list[Any] | None = None) -> list[WidgetSlot]:
+    """The expected ``widgets_values`` positions of a node, in order. A dynamic combo expands into the
+    option ``values`` selects at its position (its default option when ``values`` is None or short)."""
     slots: list[WidgetSlot] = []
-    for spec in input_specs(info):
-        if spec.is_widget:
-            slots.append(WidgetSlot(spec.name, spec))
-            if spec.has_control:
-                slots.append(WidgetSlot(spec.name, spec, CONTROL))
-                if spec.type == "COMBO":
-                    slots.append(WidgetSlot(spec.name, spec, FILTER))
-            slots += [WidgetSlot(spec.name, spec, UPLOAD)] * spec.upload_slots
+    _append_layout(input_specs(info), values, slots)
     return slots
+
+
+def _append_layout(specs: list[InputSpec], values: list[Any] | None, slots: list[WidgetSlot]) -> None:
+    for spec in specs:
+        if not spec.is_widget:
+            continue
+        slots.append(WidgetSlot(spec.name, spec))
+        if spec.is_dynamic_combo:
+            at = len(slots) - 1
+            key = values[at] if values is not None and at < len(values) else spec.default_choice
+            _append_layout(spec.option_inputs(key), values, slots)
+            continue
+        if spec.has_control:
+            slots.append(WidgetSlot(spec.name, spec, CONTROL))
+            if spec.type == "COMBO":
+                slots.append(WidgetSlot(spec.name, spec, FILTER))
+        slots += [WidgetSlot(spec.name, spec, UPLOAD)] * spec.upload_slots
+
+
+def missing_defaults_ok(layout: list[WidgetSlot], count: int) -> bool:
+    """True when a file's ``count`` values cover every slot but trailing optional ones (they take defaults)."""
+    return count <= len(layout) and all(not slot.spec.required for slot in layout[count:])
 
 
 def _is_number(value: Any) -> bool:
@@ -183,7 +229,7 @@ def check_value(slot: WidgetSlot, value: Any) -> str | None:
     elif spec.type == "BOOLEAN":
         if not isinstance(value, bool):
             return "must be true or false"
-    elif spec.type == "COMBO":
+    elif spec.type in ("COMBO", DYNAMIC_COMBO):
         if spec.is_file_combo:
             return None if isinstance(value, str) else "must be a file name (string)"
         if value not in (spec.choices or ()):
@@ -304,20 +350,21 @@ def _check_node(node: Mapping[str, Any], object_info: Mapping[str, Any], links: 
     outputs = list(info.get("output") or [])
     names = list(info.get("output_name") or outputs)
     stored = node.get("outputs") or []
-    if len(stored) != len(outputs):
+    gained = info.get("output_node") and len(stored) < len(outputs)   # new outputs after the stored ones
+    if len(stored) != len(outputs) and not gained:
         out.append(f"{label}: {len(stored)} outputs stored, {node_type} has {len(outputs)} ({', '.join(map(str, names))})")
     for i, (entry, want) in enumerate(zip(stored, outputs)):
         if entry.get("type") != want:
             out.append(f"{label}: output {i} ('{entry.get('name')}') is stored as {entry.get('type')}, "
                        f"{node_type} now returns {want} ('{names[i]}') there")
 
-    layout = widget_layout(info)
     values = node.get("widgets_values", [])
     if node_type in UNMODELLED_WIDGETS:
         return out
     if not isinstance(values, list):
         return out + [f"{label}: widgets_values must be a list, got {type(values).__name__}"]
-    if len(values) != len(layout):
+    layout = widget_layout(info, values)
+    if len(values) != len(layout) and not missing_defaults_ok(layout, len(values)):
         expected = ", ".join(slot.label for slot in layout) or "none"
         first = next(((i, slot, value) for i, (slot, value) in enumerate(zip(layout, values))
                       if check_value(slot, value)), None)
@@ -381,9 +428,9 @@ def widget_values_by_name(node: Mapping[str, Any], info: Mapping[str, Any]) -> d
     if node.get("type") in UNMODELLED_WIDGETS:
         raise ConversionError(f"{_node_label(node)}: this node's frontend widgets are not modelled; export the "
                               f"workflow as API from the ComfyUI frontend instead")
-    layout = widget_layout(info)
     values = node.get("widgets_values") or []
-    if len(values) != len(layout):
+    layout = widget_layout(info, values)
+    if len(values) != len(layout) and not missing_defaults_ok(layout, len(values)):
         raise ConversionError(f"{_node_label(node)}: {len(values)} widgets_values for {len(layout)} widget slots "
                               f"({', '.join(s.label for s in layout)}); run check_workflow for details")
     return {slot.name: value for slot, value in zip(layout, values) if not slot.control}

@@ -12,6 +12,13 @@ host gets it by loading this pack.
 
 ``ARCHS`` maps an arch name to a :class:`TinyArch` describing the config, the latent shape, the text
 context width (``context_dim``) and the block containers the steering code hooks into.
+
+Version-aware: families whose network takes a ``*Params`` dataclass (Flux, Chroma, HunyuanVideo)
+gain required fields between ComfyUI releases (0.33 added ``txt_ids_dims``, Chroma's ``vec_in_dim``,
+HunyuanVideo's ``meanflow_sum``), so their configs start from what the host's own
+``comfy.model_detection.detect_unet_config`` derives from a few fake weight names and shapes
+(``TinyArch.detect_keys``), and only the sizes are overridden: whatever fields the running host
+declares, its detection fills.
 """
 
 from __future__ import annotations
@@ -44,6 +51,9 @@ class TinyArch:
     hidden: the transformer width; blocks: {container attribute: count}.
     text_in: attribute path of the module that takes the text tokens in (its kind in ``text_in_kind``).
     extras: extra conditioning keys beyond ``pooled_output`` (documentation; see make_conditioning).
+    detect_keys: {weight name: shape} of a fake state dict the host's ``detect_unet_config`` recognises
+        as this family; when given, :meth:`config` is that detected config updated with ``unet_config``
+        (empty: ``unet_config`` alone is the whole config).
     """
 
     name: str
@@ -58,11 +68,17 @@ class TinyArch:
     text_in_kind: str
     extras: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    detect_keys: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def config(self, context_dim: int | None = None, pooled_dim: int | None = None) -> dict[str, Any]:
+        """The diffusion model's constructor kwargs on the running host (needs ComfyUI importable
+        when ``detect_keys`` is set)."""
         ctx = int(context_dim or self.context_dim)
         pooled = int(pooled_dim or self.pooled_dim or POOLED_DIM)
-        return _fill(copy.deepcopy(self.unet_config), ctx, pooled)
+        sizes = _fill(copy.deepcopy(self.unet_config), ctx, pooled)
+        if not self.detect_keys:
+            return sizes
+        return {**detected_config(self.name, self.detect_keys), **sizes}
 
     @property
     def is_video(self) -> bool:
@@ -81,6 +97,21 @@ def _fill(value: Any, ctx: int, pooled: int) -> Any:
     return value
 
 
+def detected_config(name: str, keys: dict[str, tuple[int, ...]]) -> dict[str, Any]:
+    """``comfy.model_detection.detect_unet_config`` on a fake state dict of zeros with these shapes."""
+    import comfy.model_detection as md
+
+    config = md.detect_unet_config({k: torch.zeros(shape) for k, shape in keys.items()}, "")
+    if not config:
+        raise RuntimeError(f"the host's detect_unet_config does not recognise the tiny {name} keys {sorted(keys)}; "
+                           "update TinyArch.detect_keys for this host")
+    return config
+
+
+#: Fake weights that detection reads as a Flux-family model (shapes only matter where detection reads them).
+_FLUX_KEYS = {"double_blocks.0.img_attn.norm.key_norm.scale": (64,), "img_in.weight": (128, 64),
+              "txt_in.weight": (128, 64), "double_blocks.0.img_attn.qkv.weight": (1,), "single_blocks.0.linear1.weight": (1,)}
+
 ARCHS: dict[str, TinyArch] = {
     "flux": TinyArch(
         name="flux",
@@ -98,6 +129,7 @@ ARCHS: dict[str, TinyArch] = {
         text_in="txt_in",
         text_in_kind="Linear",
         extras={"guidance": 3.5},
+        detect_keys={**_FLUX_KEYS, "vector_in.in_layer.weight": (128, 64), "guidance_in.in_layer.weight": (128, 256)},
     ),
     "sd3": TinyArch(
         name="sd3",
@@ -148,6 +180,10 @@ ARCHS: dict[str, TinyArch] = {
         text_in="txt_in",
         text_in_kind="TokenRefiner (input_embedder Linear + refiner blocks)",
         extras={"guidance": 6.0},
+        detect_keys={"txt_in.individual_token_refiner.blocks.0.norm1.weight": (128,), "img_in.proj.weight": (128, 16, 1, 2, 2),
+                     "final_layer.linear.weight": (64, 128), "txt_in.input_embedder.weight": (128, 64),
+                     "vector_in.in_layer.weight": (128, 64), "guidance_in.in_layer.weight": (128, 256),
+                     "double_blocks.0.img_attn.qkv.weight": (1,), "single_blocks.0.linear1.weight": (1,)},
     ),
     "qwen_image": TinyArch(
         name="qwen_image",
@@ -195,6 +231,7 @@ ARCHS: dict[str, TinyArch] = {
         blocks={"double_blocks": 2, "single_blocks": 2},
         text_in="txt_in",
         text_in_kind="Linear",
+        detect_keys={**_FLUX_KEYS, "distilled_guidance_layer.norms.0.scale": (128,)},
     ),
     "lumina2": TinyArch(
         name="lumina2",

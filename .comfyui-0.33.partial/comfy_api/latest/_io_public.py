@@ -1,0 +1,1 @@
+from ._io import *  # noqa: F403

@@ -1,0 +1,1 @@
+from ._ui import *  # noqa: F403

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Run pytest (with any arguments, e.g. test files) on every host of the matrix at once, one process
+# per host: ComfyUI 0.3.75 (.venv + .comfyui) and 0.33.0 (.venv-0.33 + .comfyui-0.33). Each host's
+# full log goes to out/test/<host>.log; the output ends with one pytest summary line per host, and the
+# exit status is non-zero when either run fails.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+HOSTS=("0.3.75:.venv:.comfyui" "0.33.0:.venv-0.33:.comfyui-0.33")
+mkdir -p out/test
+start=$(date +%s)
+pids=()
+for host in "${HOSTS[@]}"; do
+    IFS=: read -r name venv comfy <<<"$host"
+    # Each process gets its own screenshot folder and pytest cache, so the two never write one file.
+    SAFESTEER_COMFYUI="$PWD/$comfy" \
+        "$venv/bin/pytest" -p no:cacheprovider "$@" >"out/test/$name.log" 2>&1 &
+    pids+=($!)
+    echo "ComfyUI $name: pytest started (pid $!, log out/test/$name.log)"
+done
+status=0
+codes=()
+for i in "${!pids[@]}"; do
+    wait "${pids[$i]}"; code=$?
+    codes+=("$code")
+    [[ $code -ne 0 ]] && status=1
+done
+for i in "${!HOSTS[@]}"; do
+    name=${HOSTS[$i]%%:*}
+    if [[ ${codes[$i]} -ne 0 ]]; then
+        echo "---------- ComfyUI $name: failures (full log out/test/$name.log) ----------"
+        sed -n '/short test summary info/,$p' "out/test/$name.log" | head -n 80
+    fi
+done
+echo "both hosts finished in $(( $(date +%s) - start )) s"
+for i in "${!HOSTS[@]}"; do
+    name=${HOSTS[$i]%%:*}
+    echo "ComfyUI $name: $(grep -E '^=+ .*( passed| failed| error| no tests ran).* =+$' "out/test/$name.log" | tail -n 1)"
+done
+exit $status
