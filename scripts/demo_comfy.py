@@ -95,7 +95,7 @@ def run_workflow(base: Path, out_dir: Path) -> tuple[dict[str, Path], str, list[
         strengths = [float(s) for s in sweep["inputs"]["strengths"].replace(",", " ").split()]
         for name, text in PROMPTS.items():
             t0 = time.perf_counter()
-            entry = server.run(embed_tiny_models(api, text), timeout=600)
+            entry = server.run(embed_tiny_models(api, text), timeout=3600)
             status = entry.get("status", {})
             if status.get("status_str") != "success":
                 raise SystemExit(f"the A/B workflow failed for the {name} prompt: {json.dumps(status)[:2000]}\n"

@@ -380,7 +380,8 @@ class ComfyServer:
     """``main.py --cpu --listen 127.0.0.1 --port <free>`` in a subprocess, as a context manager.
 
     ``with ComfyServer(base_dir) as srv: srv.object_info(); pid = srv.queue(prompt); srv.wait(pid)``.
-    Startup waits for ``GET /system_stats`` (``start_timeout`` s); on failure the log is in the error.
+    Startup waits for ``GET /system_stats`` (``start_timeout`` s: generous, since the host matrix starts
+    servers on two hosts at once on a 2-core machine); on failure the log is in the error.
     ``threads`` sets ``OMP_NUM_THREADS`` for the server (see :class:`InProcessHost`; None: inherit).
     The log goes to ``<base>/user/comfyui-server-<port>.log`` (:meth:`log_text`).
     """
@@ -391,7 +392,7 @@ class ComfyServer:
         *,
         port: int | None = None,
         python: str | None = None,
-        start_timeout: float = 60.0,
+        start_timeout: float = 240.0,
         extra_args: list[str] | None = None,
         threads: int | None = 1,
     ):

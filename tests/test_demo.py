@@ -51,7 +51,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     args = _demo_command()
     args[args.index("--out") + 1] = str(out)
     env = {**os.environ, "PYTHONPATH": ""}
-    result = subprocess.run([host_python(), *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1500, env=env)
+    result = subprocess.run([host_python(), *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=7200, env=env)
     assert result.returncode == 0, f"make demo's script failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
     return out, result.stdout
 

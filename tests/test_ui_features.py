@@ -129,8 +129,9 @@ def test_a_workflow_with_an_unknown_node_gets_the_missing_node_dialog(frontend):
     broken = json.loads(json.dumps(workflow))
     steer = next(n for n in broken["nodes"] if n["type"] == "SafeSteerDiTSteer")
     steer["type"] = "SafeSteerNoSuchNode"
+    steer["properties"] = {"Node name for S&R": "SafeSteerNoSuchNode"}    # from no known pack (no cnr_id)
     frontend.drop_workflow(broken, "broken.json")
-    dialog = frontend.wait_for_dialog("missing nodes")
+    dialog = frontend.wait_for_dialog("missing node")
     assert "SafeSteerNoSuchNode" in dialog
     assert not next(n for n in frontend.nodes() if n["id"] == str(steer["id"]))["registered"]
 
@@ -192,10 +193,11 @@ def test_workflows_are_templates_with_thumbnails(frontend, ui_server):
             if f"/workflow_templates/{PACK}/" in r.url and r.url.split("?")[0].endswith(".jpg") else None)
     page.get_by_role("button", name="Templates").first.click()
     page.get_by_text(PACK, exact=True).first.click()
-    page.wait_for_function(f"[...document.querySelectorAll('.p-dialog img')].filter(i => i.complete && "
+    page.wait_for_function(f"[...document.querySelectorAll(':is(.p-dialog, [role=dialog]) img')].filter(i => i.complete && "
                            f"i.naturalWidth === 512).length >= {len(names)}", timeout=15000)
     assert fetched == {f"{n}.jpg": 200 for n in names}, fetched
-    titles = page.evaluate("[...document.querySelectorAll('.p-dialog h3, .p-dialog [class*=title]')].map(e => e.innerText.trim())")
+    titles = page.evaluate("[...document.querySelectorAll(':is(.p-dialog, [role=dialog]) :is(h3, [class*=title])')]"
+                           ".map(e => e.innerText.trim())")
     assert set(names) <= set(titles), titles
     frontend.screenshot(host_out_dir("ui") / "templates.png")
 

@@ -75,7 +75,7 @@ def test_workflow_loads_renders_and_runs_in_the_frontend(path: Path, frontend, o
     frontend.drop_workflow(workflow, path.name)
 
     # -- what the user sees right after the drop
-    assert frontend.dialog_with("missing nodes") is None, f"missing-node dialog: {frontend.dialogs()}"
+    assert frontend.dialog_with("missing node") is None, f"missing-node dialog: {frontend.dialogs()}"
     wanted = checkpoint_names(workflow)
     if wanted:
         dialog = frontend.wait_for_dialog("Missing Models")

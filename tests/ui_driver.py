@@ -8,6 +8,13 @@ frontend's LiteGraph API in the page (``tests/ui_js/``).
 
 No browser is downloaded: ``launch_chromium`` starts the system ``chromium`` (installed by
 ``scripts/install_chromium.sh``, which ``make test`` runs).
+
+Both supported frontends (1.32 and 1.49) are driven by what the page has, never by its version:
+missing nodes, missing models and run errors come as PrimeVue dialogs (``.p-dialog``, 1.32) or as an
+error overlay ("N errors found", ``[data-testid=error-overlay]``) whose "see errors" button opens the
+errors tab of the properties side panel (1.49); other dialogs, such as the template browser, are
+``.p-dialog`` or ``[role=dialog]``. :meth:`Frontend.dialogs` reads all of them, opening the errors panel
+when an overlay offers it.
 """
 
 from __future__ import annotations
@@ -98,10 +105,10 @@ class Frontend:
 
     # ------------------------------------------------------------------ what the page shows
     def dialogs(self) -> list[str]:
-        """The visible text of every open PrimeVue dialog (missing nodes, missing models, errors...)."""
-        return self.page.evaluate(
-            "Array.from(document.querySelectorAll('.p-dialog')).filter(d => d.offsetParent !== null || "
-            "getComputedStyle(d).display !== 'none').map(d => d.innerText)")
+        """The visible text of every open dialog (missing nodes, missing models, errors, templates...)
+        and of the errors panel, which an error overlay's "see errors" button opens first."""
+        self.page.evaluate(js("open_error_panel"))
+        return self.page.evaluate(js("visible_dialogs"))
 
     def dialog_with(self, text: str) -> str | None:
         """The first open dialog whose text contains ``text`` (case-insensitive), or None."""
@@ -117,14 +124,11 @@ class Frontend:
         raise FrontendError(f"no dialog containing {text!r} appeared; open dialogs: {self.dialogs()}")
 
     def close_dialogs(self) -> None:
-        """Close every open dialog by its close button (Escape as a fallback)."""
+        """Close every open dialog and the errors panel by their close buttons (Escape as a fallback)."""
         for _ in range(6):
             if not self.dialogs():
                 return
-            closed = self.page.evaluate(
-                "(() => { const b = Array.from(document.querySelectorAll('.p-dialog .p-dialog-close-button, "
-                ".p-dialog button[aria-label=\"Close\"]')); b.forEach(x => x.click()); return b.length; })()")
-            if not closed:
+            if not self.page.evaluate(js("close_dialogs")):
                 self.page.keyboard.press("Escape")
             time.sleep(0.3)
         if self.dialogs():

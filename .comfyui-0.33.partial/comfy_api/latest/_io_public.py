@@ -1,1 +1,0 @@
-from ._io import *  # noqa: F403

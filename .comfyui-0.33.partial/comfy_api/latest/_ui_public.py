@@ -1,1 +1,0 @@
-from ._ui import *  # noqa: F403
