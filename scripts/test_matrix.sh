@@ -28,12 +28,17 @@ for i in "${!HOSTS[@]}"; do
     name=${HOSTS[$i]%%:*}
     if [[ ${codes[$i]} -ne 0 ]]; then
         echo "---------- ComfyUI $name: failures (full log out/test/$name.log) ----------"
-        sed -n '/short test summary info/,$p' "out/test/$name.log" | head -n 80
+        if grep -q 'short test summary info' "out/test/$name.log"; then
+            sed -n '/short test summary info/,$p' "out/test/$name.log" | head -n 80
+        else
+            tail -n 20 "out/test/$name.log"
+        fi
     fi
 done
 echo "both hosts finished in $(( $(date +%s) - start )) s"
 for i in "${!HOSTS[@]}"; do
     name=${HOSTS[$i]%%:*}
-    echo "ComfyUI $name: $(grep -E '^=+ .*( passed| failed| error| no tests ran).* =+$' "out/test/$name.log" | tail -n 1)"
+    summary=$(grep -E '^=+ .*( passed| failed| error| no tests ran).* =+$' "out/test/$name.log" | tail -n 1)
+    echo "ComfyUI $name: ${summary:-pytest exited with ${codes[$i]}: $(grep -v "^[[:space:]]*$" "out/test/$name.log" | tail -n 1)}"
 done
 exit $status
