@@ -281,7 +281,7 @@ class SiteReplace:
                 new = plan.apply(img)
                 state.count(img, new)
                 out["img"] = _with_tokens(out["img"], self.element, new)
-            if self.streams.txt and self.txt_output:
+            if self.streams.txt and self.txt_output and out.get("txt") is not None:  # None: SD3's last block
                 txt = _tokens(out.get("txt"), None, name, site, "'txt' output")
                 out["txt"] = plan.apply(txt)
                 state.count(txt, out["txt"])

@@ -23,7 +23,7 @@ import torch
 from steering_core import SafetyDirection
 from steering_core.errors import SafeSteerError
 
-from test_dit_host import conditioning_direction, pack_module, sample, steer
+from test_dit_host import add_recorders, all_sites, cond_rows, conditioning_direction, linear_shift, pack_module, sample, steer
 from test_sae_host import hand_made_bundle, blend_repel
 
 STEERED, REFUSED = "steered", "refused"
@@ -39,7 +39,7 @@ class Entry:
 
 
 CATALOGUE = [
-    Entry("comfy.ldm.flux.model", "Flux", STEERED, False, "test_dit_host.py (flux)"),
+    Entry("comfy.ldm.flux.model", "Flux", STEERED, False, "test_dit_host.py (flux); Flux 2: test_dit_families.py"),
     Entry("comfy.ldm.chroma.model", "Chroma", STEERED, False, "test_dit_host.py (chroma)"),
     Entry("comfy.ldm.chroma_radiance.model", "ChromaRadiance", STEERED, False),
     Entry("comfy.ldm.hunyuan_video.model", "HunyuanVideo", STEERED, False, "test_dit_host.py (hunyuan_video)"),
@@ -191,10 +191,14 @@ def tf(comfy):
     return tiny_families
 
 
+def tf_sample(host, tf, name: str, model, cfg: float = 2.0, steps: int = 3):
+    out = host.nodes.common_ksampler(model, 0, steps, cfg, "euler", "simple", tf.make_conditioning(name, seed=1),
+                                     tf.make_conditioning(name, seed=2), tf.make_latent(name), denoise=1.0)
+    return out[0]["samples"]
+
+
 def av_sample(host, tf, model, cfg: float = 2.0, steps: int = 3):
-    out = host.nodes.common_ksampler(model, 0, steps, cfg, "euler", "simple", tf.make_conditioning("ltxav", seed=1),
-                                     tf.make_conditioning("ltxav", seed=2), tf.make_latent("ltxav"), denoise=1.0)
-    return [t.clone() for t in out[0]["samples"].unbind()]
+    return [t.clone() for t in tf_sample(host, tf, "ltxav", model, cfg, steps).unbind()]
 
 
 def av_observe(host, tf, model, steered_fn):
@@ -274,11 +278,56 @@ def test_ltxav_conditioning_space_direction_is_refused_clearly(host, tf):
         steer(host, model, conditioning_direction(65), space="conditioning")
 
 
+# ------------------------------------------------------------------------------ Flux 2
+
+
+def host_has_flux2(tf) -> bool:
+    has = "flux2" in tf.available()
+    flux_params = importlib.import_module("comfy.ldm.flux.model").FluxParams
+    assert has == ("global_modulation" in flux_params.__dataclass_fields__)  # capability, both ways
+    return has
+
+
+def test_flux2_moves_every_site_by_the_text_shift_on_cond_rows_only(host, tf):
+    if not host_has_flux2(tf):
+        return  # this host's Flux has no Flux 2 (asserted above by capability)
+    model = tf.build_model("flux2", seed=0)
+    info = pack_module(host, "dit_adapter").inspect_model(model)
+    assert (info.class_name, info.spec.text_projection, info.num_double, info.num_single) == ("Flux", "txt_in", 2, 2)
+    d = conditioning_direction(64, seed=3)
+    inner_model, inner = add_recorders(model, all_sites(info))
+    outer_model, outer = add_recorders(steer(host, inner_model, d, strength=1.5), all_sites(info))
+    tf_sample(host, tf, "flux2", outer_model, steps=2)
+    assert len(inner) == len(outer) == 2 * 4
+    u = 1.5 * linear_shift(model.model.diffusion_model.txt_in, d)[0]                  # closed form [H]
+    for a, b in zip(inner, outer):
+        rows = cond_rows(a, a.out["img"].shape[0])
+        for stream, before in a.out.items():
+            delta = (b.out[stream] - before).to(torch.float64)
+            assert torch.equal(delta[~rows], torch.zeros_like(delta[~rows])), (a.site, stream)
+            torch.testing.assert_close(delta[rows], u.expand_as(delta[rows]), rtol=1e-4, atol=1e-4)
+
+
+def test_a_flux_text_norm_joins_the_text_projection_where_the_model_has_one(host, tf):
+    if not host_has_flux2(tf):
+        return
+    inspect_model = pack_module(host, "dit_adapter").inspect_model
+    model = tf.build_model("flux2", seed=0, txt_norm=True)
+    info = inspect_model(model)
+    assert info.spec.text_projection == "txt_norm+txt_in" and not info.spec.text_projection_linear
+    dm = model.model.diffusion_model
+    x = torch.randn(2, 5, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(info.project(x), dm.txt_in(dm.txt_norm(x)))
+    assert inspect_model(tf.build_model("flux2", seed=0)).spec.text_projection_linear
+
+
 # ------------------------------------------------------------------------------ no silent no-ops
 
 
 def families(tm, tf) -> list[str]:
-    return list(tm.ARCH_NAMES) + tf.available()
+    """Every tiny family with its own class (Flux 2 runs the Flux class, covered by ``flux``)."""
+    return list(tm.ARCH_NAMES) + [n for n in tf.available() if n != "flux2"]
 
 
 def build(tm, tf, arch: str):
