@@ -322,6 +322,29 @@ def test_a_flux_text_norm_joins_the_text_projection_where_the_model_has_one(host
     assert inspect_model(tf.build_model("flux2", seed=0)).spec.text_projection_linear
 
 
+# ------------------------------------------------------------------------------ Lumina2 post-block patches
+
+
+def test_lumina2_steers_through_the_post_block_patch_where_the_host_calls_one(host, tm):
+    model = tm.build_model("lumina2", seed=0)
+    probe, called = model.clone(), []
+    probe.set_model_double_block_patch(lambda args: called.append(args["block_index"]) or {})
+    sample(host, tm, probe, "lumina2", steps=2)
+    host_calls_post_patches = bool(called)               # capability of this host's NextDiT, seen by running it
+    d = hidden_direction(host, model)
+    steered = steer(host, model, d, strength=2.0)
+    via_patch = sample(host, tm, steered, "lumina2")
+    post_type = pack_module(host, "dit_patch").PostBlockPatch
+    patches = steered.model_options["transformer_options"]["patches"]["double_block"]
+    (post,) = [p for p in patches if isinstance(p, post_type)]
+    assert post.seen == host_calls_post_patches
+    hooks_only = steer(host, model, d, strength=2.0)
+    hooks_only.model_options["transformer_options"]["patches"]["double_block"] = []
+    via_hooks = sample(host, tm, hooks_only, "lumina2")
+    torch.testing.assert_close(via_patch, via_hooks, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(via_patch, sample(host, tm, model, "lumina2"))
+
+
 # ------------------------------------------------------------------------------ no silent no-ops
 
 
