@@ -79,7 +79,7 @@ def run_prompts(model: object, clip: object, prompts: Sequence[LabeledPrompt], l
 
     recorder = ActivationRecorder(sites, record)
     patched = install(model, info, recorder.planner(cond_only=True), sites, stream,
-                      sigma_start=float("inf"), sigma_end=float("-inf"))
+                      sigma_start=float("inf"), sigma_end=float("-inf"), what="activation recorder")
     latent_image = comfy.sample.fix_empty_latent_channels(patched, latent["samples"][:1])
     noise = comfy.sample.prepare_noise(latent_image, seed)
     for i, prompt in enumerate(prompts):

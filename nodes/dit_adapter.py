@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -71,11 +71,20 @@ def _compute_dtype(model: object) -> torch.dtype:
     return dtype if dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.float32
 
 
+def _with_text_norm(spec: ArchSpec, dm: torch.nn.Module) -> ArchSpec:
+    """The spec as this model runs it: a model carrying the optional pre-projection norm (Flux 2's
+    ``txt_norm``) projects text through norm + projection, which is not affine."""
+    if spec.text_norm and isinstance(getattr(dm, spec.text_norm, None), torch.nn.Module):
+        return replace(spec, name=f"{spec.name} (with {spec.text_norm})",
+                       text_projection=f"{spec.text_norm}+{spec.text_projection}", text_projection_linear=False)
+    return spec
+
+
 def inspect_model(model: object) -> DiTModelInfo:
     """Describe ``model`` (a ComfyUI ModelPatcher); SafeSteerError for unsupported families."""
     dm = diffusion_model_of(model)
     names = [cls.__name__ for cls in type(dm).__mro__]
-    spec = arch_for(names)
+    spec = _with_text_norm(arch_for(names), dm)
     double = getattr(dm, spec.double_blocks, None) if spec.double_blocks else None
     single = getattr(dm, spec.single_blocks, None) if spec.single_blocks else None
     num_double = len(double) if double is not None else 0

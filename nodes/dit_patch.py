@@ -13,11 +13,17 @@ recorders of Train Safety SAE / Rank Intervention Sites (an "edit" that records 
   block and steers what it returns.
 * "hooks" families (Lumina2, HiDream have no block patch point): a ``DIFFUSION_MODEL`` wrapper
   adds forward hooks on the steered blocks for the duration of one call and removes them after,
-  so other users of the shared module never see them.
+  so other users of the shared module never see them. Where the host calls a post-block patch
+  with ``block_index`` (0.33's NextDiT), that patch is used instead: capability is seen at run
+  time (the patch is called), so the first call of a run uses hooks, later calls the patch.
+* No silent no-ops: a block payload the adapter does not expect raises :class:`SafeSteerError` at
+  once, and an ``OUTER_SAMPLE`` wrapper checks each sampling run's :class:`RunLedger`: steps inside
+  the window whose patched sites never ran (or never edited a token where an edit was due) raise.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -26,11 +32,20 @@ import torch
 
 import comfy.patcher_extension
 from steering_core.dit_steering import DiTSteerer
+from steering_core.errors import SafeSteerError
 from steering_core.sites import Site
 
 from .dit_adapter import DiTModelInfo
 
 STATE_PREFIX = "safesteer.dit."
+log = logging.getLogger("safesteer")
+
+#: What a planner promises about its edits, read from its optional ``expects`` attribute:
+#: "edit" (every reached site changes tokens: add mode), "may_edit" (edits depend on the data: gated,
+#: project_out, SAE features) or "observe" (records only: monitor, activation recorders).
+EXPECTATIONS = ("edit", "may_edit", "observe")
+#: ``model_options`` key listing the :class:`RunLedger` of every SafeSteer patch on a model.
+LEDGERS_KEY = "safesteer_ledgers"
 
 
 class TokenPlan(Protocol):
@@ -56,6 +71,7 @@ class DirectionPlanner:
     def __init__(self, steerer: DiTSteerer, info: DiTModelInfo):
         self.steerer = steerer
         self.info = info
+        self.expects = "edit" if steerer.config.mode == "add" else "may_edit"
 
     @property
     def is_identity(self) -> bool:
@@ -69,19 +85,74 @@ class DirectionPlanner:
 
 
 @dataclass
+class RunLedger:
+    """What one installed patch did during one sampling run (reset by the ``OUTER_SAMPLE`` wrapper).
+
+    planned: model calls inside the sigma window that got a plan; reached: site calls that ran with
+    a plan; edited: site calls whose tokens changed.
+    """
+
+    what: str
+    class_name: str
+    sites: str
+    expects: str
+    planned: int = 0
+    reached: int = 0
+    edited: int = 0
+    report: str = ""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "RunLedger":
+        return self  # ModelPatcher.clone() deep-copies model_options; clones report into the same ledger
+
+    def start(self) -> None:
+        self.planned = self.reached = self.edited = 0
+        self.report = ""
+
+    def finish(self) -> str:
+        """After a run: raise if the patch was a no-op where it had to act; return the run's report."""
+        if self.planned == 0:
+            self.report = f"{self.what}: no sampling step fell inside its start/end window; nothing was changed."
+        elif self.reached == 0:
+            raise SafeSteerError(
+                f"{self.what} did nothing: {self.planned} model calls were inside its window, but {self.class_name} never "
+                f"ran the patched sites ({self.sites}) through ComfyUI's block patch points, so no token was steered. "
+                f"This model variant is not supported; use Apply Safety Steering on the CONDITIONING instead.")
+        elif self.edited == 0 and self.expects == "edit":
+            raise SafeSteerError(
+                f"{self.what} did nothing: the sites ({self.sites}) of {self.class_name} ran {self.reached} times but no "
+                f"token was edited (the chosen stream has no tokens there). Choose another stream or sites.")
+        elif self.edited == 0 and self.expects == "may_edit":
+            self.report = (f"{self.what}: the sites ({self.sites}) ran {self.reached} times and no token needed a change "
+                           f"(no gate opened / no harmful feature fired); the output equals the unsteered model's.")
+        else:
+            self.report = f"{self.what}: {self.edited} of {self.reached} site calls edited tokens."
+        if self.report and self.edited == 0 and self.expects != "observe":
+            log.warning("SafeSteer: %s", self.report)
+        return self.report
+
+
+@dataclass
 class CallState:
     """Per-call state shared by the steered blocks of one model call."""
 
     plan: Any
+    ledger: RunLedger | None = None
     txt_len: int | None = None
     img_len: int | None = None
     context_len: int | None = None
     steered_sites: list[str] = field(default_factory=list)
+    hooked: bool = False
 
     def plan_at(self, site: Site) -> TokenPlan:
         """The plan for ``site`` (the call's plan, or its per-site plan when it has ``for_site``)."""
         for_site = getattr(self.plan, "for_site", None)
         return for_site(site) if callable(for_site) else self.plan
+
+    def count(self, before: Any, after: Any) -> None:
+        """Record one site call; ``after is not before`` means tokens were edited."""
+        if self.ledger is not None:
+            self.ledger.reached += 1
+            self.ledger.edited += int(after is not before)
 
 
 @dataclass(frozen=True)
@@ -92,6 +163,11 @@ class StreamChoice:
     @classmethod
     def parse(cls, streams: str) -> "StreamChoice":
         return cls(img=streams in ("img", "both"), txt=streams in ("txt", "both"))
+
+
+def ledgers_of(model: Any) -> list[RunLedger]:
+    """The ledgers of the SafeSteer patches on ``model`` (a ModelPatcher), oldest first."""
+    return list(getattr(model, "model_options", {}).get(LEDGERS_KEY, []))
 
 
 def _state(args: dict[str, Any], key: str) -> CallState | None:
@@ -121,15 +197,50 @@ def _steer_single(state: CallState, site: Site, tokens: torch.Tensor, layout: st
     return plan.apply(tokens, *span)
 
 
+def _payload_error(class_name: str, site: Site, what: str, value: Any) -> SafeSteerError:
+    kind = type(value).__name__ if not isinstance(value, torch.Tensor) else f"a tensor of shape {tuple(value.shape)}"
+    return SafeSteerError(
+        f"SafeSteer cannot steer {site} of {class_name}: the block's {what} is {kind}, not the token tensor "
+        f"[batch, tokens, hidden] this adapter expects. This model variant is not supported; please report it, and "
+        f"use Apply Safety Steering on the CONDITIONING meanwhile.")
+
+
+def _tokens(value: Any, element: int | None, class_name: str, site: Site, what: str) -> torch.Tensor:
+    """The steerable token tensor inside a payload value (``value[element]`` for tuple payloads)."""
+    tokens = value
+    if element is not None:
+        if not isinstance(value, (tuple, list)) or len(value) <= element:
+            raise _payload_error(class_name, site, what, value)
+        tokens = value[element]
+    if not isinstance(tokens, torch.Tensor) or tokens.ndim != 3:
+        raise _payload_error(class_name, site, what, value)
+    return tokens
+
+
+def _with_tokens(value: Any, element: int | None, tokens: torch.Tensor) -> Any:
+    if element is None:
+        return tokens
+    items = list(value)
+    items[element] = tokens
+    return type(value)(items)
+
+
 class SiteReplace:
-    """``patches_replace["dit"]`` callable for one block; wraps the block's previous patch if any."""
+    """``patches_replace["dit"]`` callable for one block; wraps the block's previous patch if any.
+
+    Payloads are checked: an ``img`` (or text stream) that is not the expected token tensor raises
+    :class:`SafeSteerError` instead of passing through unsteered.
+    """
 
     def __init__(self, key: str, site: Site, info: DiTModelInfo, streams: StreamChoice, steer: bool,
                  previous: Callable[..., dict[str, Any]] | None):
         self.key = key
         self.site = site
+        self.class_name = info.class_name
         self.layout = info.spec.single_layout
         self.txt_output = info.spec.txt_output
+        self.element = info.spec.img_element
+        self.context_key = info.spec.context_key
         self.streams = streams
         self.steer = steer
         self.previous = previous
@@ -139,35 +250,46 @@ class SiteReplace:
             return self.previous(args, extra)
         return extra["original_block"](args)
 
+    def _steer_context(self, state: CallState, args: dict[str, Any]) -> dict[str, Any]:
+        """Text is a cross-attention input here (Wan, LTXV): steer the context this block reads; only the
+        prompt's own tokens (the last context_len), not prepended image-prompt tokens."""
+        txt = _tokens(args.get(self.context_key), None, self.class_name, self.site, f"'{self.context_key}' input")
+        n = state.context_len or txt.shape[1]
+        new = state.plan_at(self.site).apply(txt, max(0, txt.shape[1] - n), txt.shape[1])
+        state.count(txt, new)
+        return {**args, self.context_key: new}
+
     def __call__(self, args: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         state = _state(args, self.key)
         if state is None:
             return self._run_block(args, extra)
-        if self.site.kind == "double" and self.steer and self.streams.txt and not self.txt_output \
-                and args.get("txt") is not None:
-            # text is a cross-attention input here (Wan, LTXV): steer the context this block reads;
-            # only the prompt's own tokens (the last context_len), not prepended image-prompt tokens
-            txt = args["txt"]
-            n = state.context_len or txt.shape[1]
-            args = dict(args)
-            args["txt"] = state.plan_at(self.site).apply(txt, max(0, txt.shape[1] - n), txt.shape[1])
+        steer_context = self.site.kind == "double" and self.steer and self.streams.txt and not self.txt_output
+        if steer_context:
+            args = self._steer_context(state, args)
         out = dict(self._run_block(args, extra))
-        if self.site.kind == "double":
-            txt = out.get("txt") if self.txt_output else args.get("txt")
+        site, name = self.site, self.class_name
+        if site.kind == "double":
+            img = _tokens(out.get("img"), self.element, name, site, "'img' output")
+            txt = out.get("txt") if self.txt_output else args.get(self.context_key)
             if isinstance(txt, torch.Tensor):
                 state.txt_len = int(txt.shape[1])
-            if isinstance(out.get("img"), torch.Tensor):
-                state.img_len = int(out["img"].shape[1])
+            state.img_len = int(img.shape[1])
             if not self.steer:
                 return out
-            plan = state.plan_at(self.site)
-            if self.streams.img and isinstance(out.get("img"), torch.Tensor):
-                out["img"] = plan.apply(out["img"])
-            if self.streams.txt and self.txt_output and isinstance(out.get("txt"), torch.Tensor):
-                out["txt"] = plan.apply(out["txt"])
+            plan = state.plan_at(site)
+            if self.streams.img:
+                new = plan.apply(img)
+                state.count(img, new)
+                out["img"] = _with_tokens(out["img"], self.element, new)
+            if self.streams.txt and self.txt_output and out.get("txt") is not None:  # None: SD3's last block
+                txt = _tokens(out.get("txt"), None, name, site, "'txt' output")
+                out["txt"] = plan.apply(txt)
+                state.count(txt, out["txt"])
         elif self.steer:
-            out["img"] = _steer_single(state, self.site, out["img"], self.layout, self.streams)
-        state.steered_sites.append(str(self.site))
+            img = _tokens(out.get("img"), None, name, site, "'img' output")
+            out["img"] = _steer_single(state, site, img, self.layout, self.streams)
+            state.count(img, out["img"])
+        state.steered_sites.append(str(site))
         return out
 
 
@@ -183,16 +305,52 @@ def _hook_for(key_state: CallState, site: Site, info: DiTModelInfo, streams: Str
             if isinstance(txt, torch.Tensor):
                 state.txt_len = int(txt.shape[1])
             plan = state.plan_at(site)
-            img = plan.apply(img) if streams.img and isinstance(img, torch.Tensor) else img
-            txt = plan.apply(txt) if streams.txt and isinstance(txt, torch.Tensor) else txt
+            new_img = plan.apply(img) if streams.img and isinstance(img, torch.Tensor) else img
+            new_txt = plan.apply(txt) if streams.txt and isinstance(txt, torch.Tensor) else txt
+            state.count((img, txt), (img, txt) if new_img is img and new_txt is txt else (new_img, new_txt))
             state.steered_sites.append(str(site))
-            return (img, txt, *output[2:])
+            return (new_img, new_txt, *output[2:])
         if isinstance(output, torch.Tensor):
             state.steered_sites.append(str(site))
-            return _steer_single(state, site, output, info.spec.single_layout, streams)
-        return output
+            new = _steer_single(state, site, output, info.spec.single_layout, streams)
+            state.count(output, new)
+            return new
+        raise _payload_error(info.class_name, site, "output", output)
 
     return hook
+
+
+class PostBlockPatch:
+    """A post-block patch (``transformer_options["patches"][spec.post_patch]``) steering the split streams
+    ``img`` / ``txt`` of site ``("single", block_index)``. ``seen`` turns True once the host calls it, and
+    from then on the hooks stand down (one shared object: clones of the model share it)."""
+
+    def __init__(self, key: str, sites: tuple[Site, ...], streams: StreamChoice):
+        self.key = key
+        self.sites = set(sites)
+        self.streams = streams
+        self.seen = False
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "PostBlockPatch":
+        return self
+
+    def __call__(self, args: dict[str, Any]) -> dict[str, Any]:
+        state = _state(args, self.key)
+        if state is None:
+            return {}
+        self.seen = True
+        site = Site("single", int(args["block_index"]))
+        if state.hooked or site not in self.sites:
+            return {}
+        plan = state.plan_at(site)
+        out: dict[str, Any] = {}
+        for stream, wanted in (("img", self.streams.img), ("txt", self.streams.txt)):
+            if wanted:
+                tokens = args[stream]
+                out[stream] = plan.apply(tokens)
+                state.count(tokens, out[stream])
+        state.steered_sites.append(str(site))
+        return {k: v for k, v in out.items() if v is not args[k]}
 
 
 def _len_probe(state: CallState) -> Callable[..., None]:
@@ -204,11 +362,13 @@ def _len_probe(state: CallState) -> Callable[..., None]:
 
 
 def install(model: Any, info: DiTModelInfo, planner: CallPlanner, sites: tuple[Site, ...], streams: str,
-            sigma_start: float, sigma_end: float, clone: bool = True) -> Any:
+            sigma_start: float, sigma_end: float, clone: bool = True, what: str = "SafeSteer") -> Any:
     """Return a clone of ``model`` edited at ``sites`` by ``planner``; ``model`` itself is left untouched.
 
     ``sigma_start >= sigma_end``: steps whose sigma lies in ``[sigma_end, sigma_start]`` are edited.
     ``clone=False`` patches ``model`` in place (only for a clone the caller made and owns).
+    ``what`` names the node in no-op errors and reports. The returned model carries the run's
+    :class:`RunLedger` (see :func:`ledgers_of`); a run where the patch could not act raises.
     """
     m = model.clone() if clone else model
     if planner.is_identity:
@@ -216,6 +376,19 @@ def install(model: Any, info: DiTModelInfo, planner: CallPlanner, sites: tuple[S
     key = STATE_PREFIX + uuid.uuid4().hex
     choice = StreamChoice.parse(streams)
     spec = info.spec
+    expects = getattr(planner, "expects", "observe")
+    if expects not in EXPECTATIONS:
+        raise SafeSteerError(f"planner expectation {expects!r} is not one of {', '.join(EXPECTATIONS)}.")
+    ledger = RunLedger(what, info.class_name, ", ".join(str(s) for s in sites), expects)
+
+    def outer_sample_wrapper(executor: Any, *args: Any, **kwargs: Any) -> Any:
+        ledger.start()
+        out = executor(*args, **kwargs)
+        ledger.finish()
+        return out
+
+    m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, key, outer_sample_wrapper)
+    m.model_options[LEDGERS_KEY] = [*m.model_options.get(LEDGERS_KEY, []), ledger]
 
     def apply_model_wrapper(executor: Any, x: torch.Tensor, t: torch.Tensor, c_concat: Any = None,
                             c_crossattn: Any = None, control: Any = None, transformer_options: Any = None,
@@ -226,7 +399,8 @@ def install(model: Any, info: DiTModelInfo, planner: CallPlanner, sites: tuple[S
             context = c_crossattn if isinstance(c_crossattn, torch.Tensor) else None
             plan = planner.prepare_call(x, sigma, context, options.get("cond_or_uncond"))
             if plan is not None:
-                options[key] = CallState(plan, context_len=int(context.shape[1]) if context is not None else None)
+                ledger.planned += 1
+                options[key] = CallState(plan, ledger, context_len=int(context.shape[1]) if context is not None else None)
         return executor(x, t, c_concat, c_crossattn, control, options, **kwargs)
 
     m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, key, apply_model_wrapper)
@@ -242,6 +416,9 @@ def install(model: Any, info: DiTModelInfo, planner: CallPlanner, sites: tuple[S
             m.set_model_patch_replace(patch, "dit", block, site.index)
         return m
 
+    post = PostBlockPatch(key, sites, choice) if spec.post_patch else None
+    if post is not None:
+        m.set_model_patch(post, spec.post_patch)
     dm = m.model.diffusion_model
     containers = {"double": getattr(dm, spec.double_blocks, None) if spec.double_blocks else None,
                   "single": getattr(dm, spec.single_blocks, None) if spec.single_blocks else None}
@@ -251,8 +428,9 @@ def install(model: Any, info: DiTModelInfo, planner: CallPlanner, sites: tuple[S
         if options is None:
             options = next((a for a in reversed(args) if isinstance(a, dict) and "cond_or_uncond" in a), None)
         state = options.get(key) if isinstance(options, dict) else None
-        if state is None:
+        if state is None or (post is not None and post.seen):
             return executor(*args, **kwargs)
+        state.hooked = True
         handles = []
         try:
             refiner = getattr(dm, "context_refiner", None)

@@ -20,8 +20,9 @@ DIT_STRENGTH_DOC = ("1.0 shifts each steered token by what one unsafe-to-safe ga
 
 
 def steer_model(model: Any, direction: SafetyDirection, strength: float | Sequence[float], mode: str, sites: str,
-                streams: str, start_percent: float, end_percent: float, cond_only: bool, space: str = "auto") -> Any:
-    """A steered clone of ``model`` (the core of both DiT nodes)."""
+                streams: str, start_percent: float, end_percent: float, cond_only: bool, space: str = "auto",
+                what: str = "DiT Safety Steer") -> Any:
+    """A steered clone of ``model`` (the core of both DiT nodes; ``what`` names the node in reports)."""
     values = list(strength) if isinstance(strength, (list, tuple)) else [strength]
     if any(not 0.0 <= float(v) <= MAX_STRENGTH for v in values):
         raise ValueError(f"strength {values} is outside 0-{MAX_STRENGTH:g} (a linked Safety Strength Sweep value?).")
@@ -38,7 +39,7 @@ def steer_model(model: Any, direction: SafetyDirection, strength: float | Sequen
     sampling = model.get_model_object("model_sampling")
     sigma_start = float(sampling.percent_to_sigma(start_percent))
     sigma_end = float(sampling.percent_to_sigma(end_percent))
-    return install(model, info, DirectionPlanner(steerer, info), chosen, streams, sigma_start, sigma_end)
+    return install(model, info, DirectionPlanner(steerer, info), chosen, streams, sigma_start, sigma_end, what=what)
 
 
 def window_inputs() -> list[Any]:
@@ -60,7 +61,7 @@ class DiTSafetySteer(io.ComfyNode):
             node_id="SafeSteerDiTSteer",
             display_name="DiT Safety Steer",
             category=CATEGORY,
-            description="Steer inside DiT blocks (Flux, Chroma, SD3, Wan, HunyuanVideo, LTXV, Qwen-Image, Lumina2, "
+            description="Steer inside DiT blocks (Flux, Chroma, SD3, Wan, HunyuanVideo, LTXV, LTX-2 AV, Qwen-Image, Lumina2, "
                         "HiDream). A direction from the model's text encoder is mapped through the model's own text "
                         "projection. add: shift tokens; gated: shift only prompts whose gate opens; project_out: lift "
                         "the negative (unsafe-side) component to zero. " + DIT_STRENGTH_DOC,

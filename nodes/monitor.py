@@ -35,6 +35,7 @@ class MonitorPlanner:
     """Per call: the hidden-space unit direction per row, then a recording editor per site."""
 
     is_identity = False
+    expects = "observe"
 
     def __init__(self, log: SafetyMonitorLog, steerer: DiTSteerer, info: DiTModelInfo, sites: tuple[Site, ...]):
         self.log, self.steerer, self.info, self.sites = log, steerer, info, sites
@@ -76,7 +77,7 @@ def monitored_model(model: Any, direction: SafetyDirection, sites: str, stream: 
                              "space direction cannot be mapped into its blocks; give a hidden-space direction.")
     log = SafetyMonitorLog(label=label or "monitor", category=cat, sites=[str(s) for s in chosen])
     m = install(model, info, MonitorPlanner(log, steerer, info, chosen), chosen, stream,
-                sigma_start=float("inf"), sigma_end=float("-inf"))
+                sigma_start=float("inf"), sigma_end=float("-inf"), what="Safety Monitor")
 
     def outer_sample(executor: Any, *args: Any, **kwargs: Any) -> Any:
         log.start_run()

@@ -65,7 +65,7 @@ class MultiCategorySteerModel(io.ComfyNode):
                 end_percent: float, cond_only: bool, **strengths: Any) -> io.NodeOutput:
         values = per_category(direction, _values(strengths))
         return io.NodeOutput(steer_model(model, direction, values, "gated", sites, stream, start_percent,
-                                         end_percent, cond_only, "conditioning"))
+                                         end_percent, cond_only, "conditioning", what="Multi-Category Steer (Model)"))
 
 
 class MultiCategorySteerConditioning(io.ComfyNode):

@@ -90,7 +90,7 @@ def sae_steer_model(model: Any, bundle: SafetySAE, beta: float, gamma: float, si
         by_stream.setdefault(DIT_STREAM[entry.stream], {})[site] = SAESteerer(entry.sae, entry.features, config)
     for stream, steerers in by_stream.items():
         planner = SitePlanner(steerers, cond_only)
-        install(m, info, planner, tuple(steerers), stream, sigma_start, sigma_end, clone=False)
+        install(m, info, planner, tuple(steerers), stream, sigma_start, sigma_end, clone=False, what="SAE Blend/Repel")
     return m
 
 

@@ -67,13 +67,16 @@ class SitePlanner:
 
     ``editors`` maps each site to a callable that returns its input object itself when it changes
     nothing (so untouched blocks cost no copy). ``cond_only`` leaves the unconditional rows of CFG alone.
+    ``expects`` is the no-op policy of :func:`nodes.dit_patch.install`: "may_edit" for data-dependent
+    editors (SAE features), "observe" for recorders.
     """
 
     def __init__(self, editors: Mapping[Site, Callable[[torch.Tensor], torch.Tensor]], cond_only: bool,
-                 identity: bool = False):
+                 identity: bool = False, expects: str = "may_edit"):
         self.editors = dict(editors)
         self.cond_only = cond_only
         self._identity = identity
+        self.expects = expects
 
     @property
     def is_identity(self) -> bool:
@@ -109,7 +112,7 @@ class ActivationRecorder:
                 recorder.calls += 1
                 return plan
 
-        return _Planner({site: self._editor(site) for site in self.sites}, cond_only)
+        return _Planner({site: self._editor(site) for site in self.sites}, cond_only, expects="observe")
 
     def _editor(self, site: Site) -> Callable[[torch.Tensor], torch.Tensor]:
         def record(tokens: torch.Tensor) -> torch.Tensor:

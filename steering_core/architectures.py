@@ -32,6 +32,15 @@ class ArchSpec:
             ``[.., H]``, or "" when it cannot be called on the conditioning alone.
         text_projection_linear: True if that module is affine (then directions map exactly).
         hidden_attr: attribute holding the hidden size, or "" to read it from the projection.
+        img_element: None when a block's ``img`` is one tensor ``[B, T, H]``; else the index of the
+            steered stream inside the tuple ``img`` carries (LTX-2 AV: ``(video, audio)``, index 0).
+        context_key: the block payload key holding the cross-attention context that "txt" steering
+            edits when ``txt_output`` is False ("txt"; LTX-2 AV: "v_context", the video context).
+        post_patch: for "hooks" families, the ``transformer_options["patches"]`` list a newer host
+            calls after each block with the split streams ``{"img", "txt", "block_index"}`` (0.33's
+            NextDiT: "double_block"); when the host calls it, it replaces the hooks.
+        text_norm: attribute of an optional norm applied before ``text_projection``; when the model
+            has that module (Flux 2's ``txt_norm``) it joins the projection, which is then non-linear.
     """
 
     name: str
@@ -43,9 +52,14 @@ class ArchSpec:
     text_projection: str = ""
     text_projection_linear: bool = False
     hidden_attr: str = ""
+    img_element: int | None = None
+    context_key: str = "txt"
+    post_patch: str = ""
+    text_norm: str = ""
 
 
-FLUX = ArchSpec("Flux", "replace", "double_blocks", "single_blocks", True, "txt_first", "txt_in", True, "hidden_size")
+FLUX = ArchSpec("Flux", "replace", "double_blocks", "single_blocks", True, "txt_first", "txt_in", True, "hidden_size",
+                text_norm="txt_norm")
 CHROMA = ArchSpec("Chroma", "replace", "double_blocks", "single_blocks", True, "txt_first", "txt_in", True, "hidden_size")
 HUNYUAN_VIDEO = ArchSpec("HunyuanVideo", "replace", "double_blocks", "single_blocks", True, "img_first", "", False,
                          "hidden_size")
@@ -53,30 +67,43 @@ MMDIT = ArchSpec("SD3/MMDiT", "replace", "joint_blocks", "", True, "txt_first", 
 WAN = ArchSpec("Wan", "replace", "blocks", "", False, "txt_first", "text_embedding", False, "dim")
 LTXV = ArchSpec("LTXV", "replace", "transformer_blocks", "", False, "txt_first", "caption_projection", False,
                 "inner_dim")
+#: LTX-2 audio-video: blocks take and return ``img = (video, audio)``; the video tokens are steered (the
+#: audio tokens stay bit-identical); "txt" edits the video cross-attention context. Its conditioning
+#: reaches the blocks through learned connectors, so directions must be in the video hidden space.
+LTXAV = ArchSpec("LTX-2 AV", "replace", "transformer_blocks", "", False, "txt_first", "", False, "inner_dim",
+                 img_element=0, context_key="v_context")
 QWEN_IMAGE = ArchSpec("Qwen-Image", "replace", "transformer_blocks", "", True, "txt_first", "txt_norm+txt_in", False,
                       "inner_dim")
-LUMINA2 = ArchSpec("Lumina2", "hooks", "", "layers", True, "txt_first", "cap_embedder", False, "dim")
+LUMINA2 = ArchSpec("Lumina2", "hooks", "", "layers", True, "txt_first", "cap_embedder", False, "dim",
+                   post_patch="double_block")
 HIDREAM = ArchSpec("HiDream", "hooks", "double_stream_blocks", "single_stream_blocks", True, "img_first", "", False,
                    "inner_dim")
 
-#: diffusion-model class name -> spec. Subclasses sharing a forward (Wan VACE/camera/HuMo, Chroma
-#: Radiance) reuse their parent's entry.
+#: Exact diffusion-model class name -> spec. Only classes whose blocks and block payloads were verified
+#: on a tiny model built by ComfyUI (tests/test_dit_host.py, tests/test_dit_families.py) are listed: a
+#: subclass is never matched through its parent, since it may run its blocks another way.
 ARCHITECTURES: dict[str, ArchSpec] = {
     "Flux": FLUX,
     "Chroma": CHROMA,
     "ChromaRadiance": CHROMA,
     "HunyuanVideo": HUNYUAN_VIDEO,
     "OpenAISignatureMMDITWrapper": MMDIT,
-    "MMDiT": MMDIT,
     "WanModel": WAN,
     "VaceWanModel": WAN,
     "CameraWanModel": WAN,
     "HumoWanModel": WAN,
     "WanModel_S2V": WAN,
     "LTXVModel": LTXV,
+    "LTXAVModel": LTXAV,
     "QwenImageTransformer2DModel": QWEN_IMAGE,
     "NextDiT": LUMINA2,
     "HiDreamImageTransformer2DModel": HIDREAM,
+}
+
+#: Known DiT classes SafeSteer refuses, with the reason shown to the user.
+REFUSED: dict[str, str] = {
+    "CausalWanModel": "its autoregressive path runs the blocks without ComfyUI's block patch points",
+    "Kandinsky5": "its block patch passes visual tokens as 'x', a payload SafeSteer has not verified",
 }
 
 
@@ -90,12 +117,22 @@ def supported_names() -> str:
 
 
 def arch_for(class_names: list[str] | tuple[str, ...]) -> ArchSpec:
-    """Spec for the first known name in a class's MRO names; SafeSteerError naming the class otherwise."""
-    for name in class_names:
-        if name in ARCHITECTURES:
-            return ARCHITECTURES[name]
+    """Spec for a diffusion-model class given its MRO names (the class itself first).
+
+    Only the class itself is looked up: a subclass of a supported class (a new variant with its own
+    forward) is refused with a message naming the parent, until it is verified and listed.
+    """
     shown = class_names[0] if class_names else "an unknown model"
+    if shown in ARCHITECTURES:
+        return ARCHITECTURES[shown]
+    if shown in REFUSED:
+        why = REFUSED[shown]
+    else:
+        parent = next((n for n in class_names[1:] if n in ARCHITECTURES), None)
+        why = (f"it is a variant of {parent} ({ARCHITECTURES[parent].name}) whose blocks SafeSteer has not verified"
+               if parent else "it is not a diffusion transformer SafeSteer knows")
     raise SafeSteerError(
-        f"SafeSteer cannot steer inside {shown}: supported diffusion transformers are {supported_names()}. "
+        f"SafeSteer cannot steer inside {shown}: {why}. Supported diffusion transformers are "
+        f"{supported_names()} (classes {', '.join(ARCHITECTURES)}). "
         f"For other models use Apply Safety Steering on the CONDITIONING instead."
     )
