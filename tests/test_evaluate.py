@@ -430,8 +430,8 @@ def test_run_store_manifest_lock_and_force(tmp_path):
     with RunStore(tmp_path / "run") as store:
         store.open(settings)
         store.write_image("images/0/00000.png", b"png")
-        store.write_record({"key": "p00000_s0", "status": "done"})
-        assert store.read_record("p00000_s0") == {"key": "p00000_s0", "status": "done"}
+        store.write_record({"key": "p00000_s0", "status": "done", "images": ["images/0/00000.png"]})
+        assert store.read_record("p00000_s0") == {"key": "p00000_s0", "status": "done", "images": ["images/0/00000.png"]}
         # a second run on the same folder while this one holds it
         other = RunStore(tmp_path / "run")
         (tmp_path / "run" / ".lock").write_text(f"{os.uname().nodename} {os.getppid()}")

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..fileformat import read_header
 from .clip_models import as_pil, load_clip, resolve_device
 from .errors import EvaluationError, MissingPackageError, MissingWeightsError
 
@@ -103,6 +104,7 @@ class InceptionFeatures:
             raise MissingPackageError("FID with inception features needs torchvision (pip install torchvision).") from exc
         from safetensors.torch import load_file
 
+        read_header(self.path, max_bytes=1 << 30)  # a safetensors file of a sane size, checked before loading
         try:
             state = load_file(str(self.path))
         except Exception as exc:

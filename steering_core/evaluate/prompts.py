@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import PromptDataError
+from ..errors import PromptDataError, show_path
 
 PROMPT_COLUMNS = ("prompt",)
 SEED_COLUMNS = ("seed", "sd_seed", "evaluation_seed")
@@ -99,6 +99,9 @@ def _parse_float(text: str, what: str, row: int, path: Path) -> float | None:
     return value
 
 
+MAX_PROMPT_FILE_BYTES = 256 << 20
+
+
 def split_categories(text: str) -> tuple[str, ...]:
     """``"sexual, violence"`` -> ``("sexual", "violence")`` (order kept, blanks and repeats dropped)."""
     out: list[str] = []
@@ -124,12 +127,21 @@ def read_prompt_file(
     file_path = Path(path)
     if not file_path.is_file():
         raise PromptDataError(f"prompt file {file_path} does not exist.")
+    if file_path.stat().st_size > MAX_PROMPT_FILE_BYTES:
+        raise PromptDataError(f"prompt file {show_path(file_path)} is over {MAX_PROMPT_FILE_BYTES >> 20} MiB; split it or "
+                              "select rows with --start / --max-prompts from a smaller file.")
     raw = file_path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise PromptDataError(f"prompt file {file_path} is not UTF-8 text; save it as UTF-8.") from exc
-    reader = csv.reader(io.StringIO(text))
+    try:
+        # strict: an unclosed quote is an error, not a prompt swallowing the rest of the file
+        table = list(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error as exc:
+        raise PromptDataError(f"prompt file {show_path(file_path)} is not valid CSV ({exc}); check the quotes there "
+                              "(a prompt holding a comma or a quote is written \"...\" with inner quotes doubled).") from None
+    reader = iter(table)
     try:
         header = next(reader)
     except StopIteration:

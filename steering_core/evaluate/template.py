@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import printable, show_path
 from .errors import EvaluationError
 
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -112,10 +113,14 @@ class WorkflowTemplate:
         file_path = Path(path)
         if not file_path.is_file():
             raise EvaluationError(f"workflow template {file_path} does not exist.")
+        if file_path.stat().st_size > 64 << 20:
+            raise EvaluationError(f"workflow template {show_path(file_path)} is over 64 MiB; export the workflow again "
+                                  "with ComfyUI's Export (API).")
         try:
             graph = json.loads(file_path.read_text(encoding="utf-8-sig"))
-        except json.JSONDecodeError as exc:
-            raise EvaluationError(f"workflow template {file_path} is not valid JSON: {exc}") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise EvaluationError(f"workflow template {show_path(file_path)} is not valid JSON ({printable(exc, 120)}); "
+                                  "export it again with ComfyUI's Export (API).") from None
         return cls(graph, source=str(file_path), **kwargs)
 
     @staticmethod
