@@ -209,7 +209,7 @@ def read_header(path: str | os.PathLike[str], max_bytes: int | None = None) -> F
         head = fh.read(8)
         if len(head) < 8:
             raise SafeSteerFileError(f"{show_path(file_path)} is not a safetensors file (only {size} bytes long); "
-                                     "SafeSteer reads only .safetensors files it wrote.")
+                                     "pick a .safetensors file SafeSteer saved.")
         (header_len,) = struct.unpack("<Q", head)
         if header_len == 0 or header_len > _MAX_HEADER_BYTES or header_len > size - 8:
             raise SafeSteerFileError(
@@ -220,7 +220,7 @@ def read_header(path: str | os.PathLike[str], max_bytes: int | None = None) -> F
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise SafeSteerFileError(f"{show_path(file_path)} is not a safetensors file (its header is not JSON); "
-                                 "SafeSteer reads only .safetensors files.") from exc
+                                 "pick a .safetensors file SafeSteer saved.") from exc
     if not isinstance(header, dict):
         raise SafeSteerFileError(f"{show_path(file_path)} is not a safetensors file (its header is not a JSON object); "
                                  "SafeSteer reads only .safetensors files, re-export or re-create it.")

@@ -16,7 +16,8 @@ OWN_MODULE = "steering_core."
 #: ... and it says what to do: one of these words (an imperative of the fix) must appear in it
 FIX_WORDS = ("choose", "set ", "use ", "re-create", "give", "pick", "put ", "check", "export", "train", "harvest", "copy",
              "update", "delete", "move", "shorten", "save", "select", "re-export", "re-download", "raise", "fold",
-             "write", "link", "connect", "rename", "refresh", "pass ", "make ", "add ", "remove")
+             "must be", "write", "link", "connect", "rename", "refresh", "pass ", "make ", "add ", "remove", "re-save",
+             "create")
 
 
 @dataclass

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bad_input_checks import Tally, compare, judge_message, rss_bytes, snapshot
+from bad_input_checks import FIX_WORDS, Tally, compare, judge_message, rss_bytes, snapshot
 from bad_input_corpus import (
     GOOD_DIRECTION,
     GOOD_SAE,
@@ -424,6 +424,8 @@ def _judge_cli(tally: Tally, name: str, code: int, stderr: str, names: tuple[str
         tally.fail("unclear", name, f"not one 'error: ...' line: {stderr[-300:]}")
     elif not any(n in lines[0] for n in names):
         tally.fail("unclear", name, f"does not name {names}: {lines[0]}")
+    elif not any(w in lines[0].lower() for w in FIX_WORDS + ("--help",)):
+        tally.fail("unclear", name, f"says no fix: {lines[0]}")
 
 
 def run_cli(tally: Tally, root: Path) -> None:

@@ -211,7 +211,7 @@ class ClipProbeClassifier:
         expected = ("a safetensors file with 'prompts' [C, D] (Q16-style soft prompts) or 'weight' [C, D] (+ optional 'bias' [C]), "
                     "D = the CLIP projection size")
         if not self.weights_path.is_file():
-            raise MissingWeightsError(f"{name} weights {self.weights_path} do not exist; expected {expected}.")
+            raise MissingWeightsError(f"{name} weights {self.weights_path} do not exist; give the path of {expected}.")
         if clip_model is None:
             raise MissingWeightsError(f"{name} classifies CLIP image embeddings: give the local CLIP folder it was trained on (--clip-model).")
         from safetensors import safe_open
@@ -344,7 +344,7 @@ def _import_target(target: str) -> Any:
     if module_name.endswith(".py") or os.sep in module_name:
         path = Path(module_name).expanduser().resolve()
         if not path.is_file():
-            raise EvaluationError(f"python classifier file {path} does not exist.")
+            raise EvaluationError(f"python classifier file {path} does not exist; check the path in --classifier.")
         mod_name = f"safesteer_eval_plugin_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
         if mod_name in sys.modules:
             module = sys.modules[mod_name]

@@ -79,7 +79,7 @@ def fid_from_features(features1: np.ndarray, features2: np.ndarray) -> float:
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     path = Path(folder).expanduser()
     if not path.is_dir():
-        raise EvaluationError(f"FID reference folder {path} does not exist.")
+        raise EvaluationError(f"FID reference folder {path} does not exist; check --fid-reference.")
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if len(files) < 2:
         raise EvaluationError(f"FID reference folder {path} holds {len(files)} image(s); it needs at least 2 ({', '.join(IMAGE_SUFFIXES)}).")

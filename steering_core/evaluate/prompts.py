@@ -78,7 +78,7 @@ def _parse_int(text: str, what: str, row: int, path: Path) -> int | None:
     try:
         value = float(text) if any(c in text for c in ".eE") else int(text)
     except ValueError as exc:
-        raise PromptDataError(f"{path}, data row {row}: {what} {text!r} is not a number.") from exc
+        raise PromptDataError(f"{path}, data row {row}: {what} {text!r} is not a number; write a number or leave the cell empty.") from exc
     if isinstance(value, float):
         if not math.isfinite(value) or value != int(value):
             raise PromptDataError(f"{path}, data row {row}: {what} {text!r} is not a whole number.")
@@ -93,7 +93,7 @@ def _parse_float(text: str, what: str, row: int, path: Path) -> float | None:
     try:
         value = float(text)
     except ValueError as exc:
-        raise PromptDataError(f"{path}, data row {row}: {what} {text!r} is not a number.") from exc
+        raise PromptDataError(f"{path}, data row {row}: {what} {text!r} is not a number; write a number or leave the cell empty.") from exc
     if not math.isfinite(value):
         raise PromptDataError(f"{path}, data row {row}: {what} {text!r} is not finite.")
     return value
@@ -126,7 +126,7 @@ def read_prompt_file(
     """
     file_path = Path(path)
     if not file_path.is_file():
-        raise PromptDataError(f"prompt file {file_path} does not exist.")
+        raise PromptDataError(f"prompt file {show_path(file_path)} does not exist or is not a file; check the --prompts path.")
     if file_path.stat().st_size > MAX_PROMPT_FILE_BYTES:
         raise PromptDataError(f"prompt file {show_path(file_path)} is over {MAX_PROMPT_FILE_BYTES >> 20} MiB; split it or "
                               "select rows with --start / --max-prompts from a smaller file.")
@@ -145,7 +145,7 @@ def read_prompt_file(
     try:
         header = next(reader)
     except StopIteration:
-        raise PromptDataError(f"prompt file {file_path} is empty; expected a CSV with a header row (prompt, seed, guidance, categories).") from None
+        raise PromptDataError(f"prompt file {file_path} is empty; give a CSV with a header row (prompt, seed, guidance, categories).") from None
     header = [h.strip() for h in header]
     if len({h.lower() for h in header}) != len(header):
         raise PromptDataError(f"prompt file {file_path}: repeated column names in the header {header}.")
@@ -161,7 +161,7 @@ def read_prompt_file(
     if cols["prompt"] is None:
         raise PromptDataError(
             f"prompt file {file_path} has no 'prompt' column (its columns: {', '.join(header) or 'none'}). "
-            "Expected I2P's shape: prompt, sd_seed (or seed / evaluation_seed), sd_guidance_scale (or guidance), categories."
+            "Give a CSV in I2P's shape: prompt, sd_seed (or seed / evaluation_seed), sd_guidance_scale (or guidance), categories."
         )
     used = {c for c in cols.values() if c is not None}
     index_of = {h: i for i, h in enumerate(header)}
@@ -197,7 +197,7 @@ def read_prompt_file(
         wanted = {c.strip().lower() for c in categories if c.strip()}
         rows = [r for r in rows if wanted & {c.lower() for c in r.categories}]
         if not rows:
-            raise PromptDataError(f"no prompt in {file_path} has any of the categories {sorted(wanted)}.")
+            raise PromptDataError(f"no prompt in {file_path} has any of the categories {sorted(wanted)}; check the --category values.")
     if start < 0:
         raise PromptDataError(f"start must be >= 0, got {start}.")
     rows = rows[start:]

@@ -144,7 +144,7 @@ def parse_strengths(text: str | Sequence[float]) -> list[float]:
         raise EvaluationError("give at least one strength (for example 0,1,3,5).")
     labels = [fmt_strength(v) for v in values]
     if len(set(labels)) != len(labels):
-        raise EvaluationError(f"repeated strengths in {labels}.")
+        raise EvaluationError(f"repeated strengths in {labels}; give each strength once.")
     return values
 
 

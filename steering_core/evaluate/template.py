@@ -51,7 +51,7 @@ class Binding:
         name, sep, target = text.partition("=")
         node, dot, inp = target.strip().rpartition(".")
         if not sep or not dot or not name.strip() or not node or not inp:
-            raise EvaluationError(f"binding {text!r} is not NAME=NODE.INPUT (for example strength=12.strength or prompt=6.text).")
+            raise EvaluationError(f"binding {text!r}: write it as NAME=NODE.INPUT (for example strength=12.strength or prompt=6.text).")
         return cls(name.strip(), node.strip(), inp.strip())
 
     def __str__(self) -> str:
@@ -112,7 +112,8 @@ class WorkflowTemplate:
     def load(cls, path: str | os.PathLike[str], **kwargs: Any) -> WorkflowTemplate:
         file_path = Path(path)
         if not file_path.is_file():
-            raise EvaluationError(f"workflow template {file_path} does not exist.")
+            raise EvaluationError(f"workflow template {show_path(file_path)} does not exist or is not a file; check the "
+                                  "--template path.")
         if file_path.stat().st_size > 64 << 20:
             raise EvaluationError(f"workflow template {show_path(file_path)} is over 64 MiB; export the workflow again "
                                   "with ComfyUI's Export (API).")
@@ -134,7 +135,8 @@ class WorkflowTemplate:
                 "and pass that file."
             )
         if not isinstance(graph, Mapping) or not graph:
-            raise EvaluationError(f"{source} is not an API-format ComfyUI prompt ({{\"<id>\": {{\"class_type\", \"inputs\"}}}}).")
+            raise EvaluationError(f"{source} is not an API-format ComfyUI prompt ({{\"<id>\": {{\"class_type\", \"inputs\"}}}}); export it with "
+                                  "ComfyUI's Workflow > Export (API).")
         out: dict[str, Any] = {}
         for node_id, node in graph.items():
             if not isinstance(node, Mapping) or "class_type" not in node:
