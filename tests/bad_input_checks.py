@@ -61,6 +61,9 @@ def judge_message(tally: Tally, case: str, exc_type: str, message: str, names: t
         tally.fail("unclear", case, f"says no fix: {message}")
 
 
+_DIGESTS: dict[tuple[bytes, int, int, int, int], str] = {}
+
+
 def snapshot(root: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, int, str]]:
     """``{relative path: (size, mtime_ns, sha256)}`` of every file under ``root`` (symlinks not followed),
     except under the relative folders ``skip``."""
@@ -75,8 +78,11 @@ def snapshot(root: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple[int, int
             if any(rel == s or rel.startswith(s + "/") for s in skip) or os.path.islink(path):
                 continue
             st = os.stat(path)
-            with open(path, "rb") as fh:
-                digest = hashlib.sha256(fh.read()).hexdigest()
+            key = (path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            digest = _DIGESTS.get(key)
+            if digest is None:  # hash a file once per version of its inode and times
+                with open(path, "rb") as fh:
+                    digest = _DIGESTS[key] = hashlib.sha256(fh.read()).hexdigest()
             out[rel] = (st.st_size, st.st_mtime_ns, digest)
     return out
 

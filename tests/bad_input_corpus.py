@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 from safetensors.torch import save
 
-from steering_core import SafetyDirection
+from steering_core import CATEGORIES
 from steering_core.errors import printable
 from steering_core.sae import SafetyFeatures, SparseAutoencoder
 from steering_core.safety_sae import SafetySAE, SiteSAE
@@ -263,13 +263,18 @@ def base_graph(sampler_seed: int = 3) -> dict[str, dict[str, Any]]:
     }
 
 
+#: the Multi-Category nodes' sliders: global 0, every category 1 (the node defaults)
+CATEGORY_STRENGTHS = {"global_strength": 0.0, **{f"{c}_strength": 1.0 for c in CATEGORIES}}
 DIT_DEFAULTS = {"strength": 2.0, "mode": "add", "sites": "all", "stream": "both", "start_percent": 0.0,
                 "end_percent": 1.0, "cond_only": True}
 
 
-def reference_graph() -> dict[str, dict[str, Any]]:
-    """The graph whose latent must stay bit-identical through the whole corpus: a steered tiny Flux."""
-    g = base_graph()
+def reference_graph(variant: int = 0) -> dict[str, dict[str, Any]]:
+    """The graph whose latent must stay bit-identical through the whole corpus: a steered tiny Flux.
+
+    Two variants (sampler seeds 3 and 4) are run in turn, so that a host that caches unchanged nodes
+    still samples (and steers) anew every time."""
+    g = base_graph(sampler_seed=3 + variant % 2)
     g["load"] = {"class_type": "SafeSteerLoadDirection", "inputs": {"direction_name": GOOD_DIRECTION, "categories": "all"}}
     g["steer"] = {"class_type": "SafeSteerDiTSteer", "inputs": {"model": ["model", 0], "direction": ["load", 0], **DIT_DEFAULTS}}
     g["sampler"]["inputs"]["model"] = ["steer", 0]
@@ -289,7 +294,7 @@ def harness(node_id: str) -> tuple[dict[str, dict[str, Any]], str]:
         g["sampler"]["inputs"]["model"] = ["x", 0]
     elif node_id == "SafeSteerMultiCategoryModel":
         g["x"] = {"class_type": node_id, "inputs": {
-            "model": ["model", 0], "direction": ["load", 0], "global_strength": 0.0, "sexual_strength": 1.0,
+            "model": ["model", 0], "direction": ["load", 0], **CATEGORY_STRENGTHS,
             "sites": "all", "stream": "both", "start_percent": 0.0, "end_percent": 1.0, "cond_only": True}}
         g["sampler"]["inputs"]["model"] = ["x", 0]
     elif node_id == "SafeSteerApplyConditioning":
@@ -298,7 +303,7 @@ def harness(node_id: str) -> tuple[dict[str, dict[str, Any]], str]:
         g["sampler"]["inputs"]["positive"] = ["x", 0]
     elif node_id == "SafeSteerMultiCategoryConditioning":
         g["x"] = {"class_type": node_id, "inputs": {"positive": ["pos", 0], "direction": ["load", 0],
-                                                    "global_strength": 0.0, "sexual_strength": 1.0}}
+                                                    **CATEGORY_STRENGTHS}}
         g["sampler"]["inputs"]["positive"] = ["x", 0]
     elif node_id == "SafeSteerSafetyMonitor":
         g["x"] = {"class_type": node_id, "inputs": {"model": ["model", 0], "direction": ["load", 0], "sites": "all",
@@ -346,33 +351,40 @@ def widget_specs(info: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
-def bad_values(kind: str, opts: dict[str, Any], *, host_checks: bool) -> list[tuple[str, Any]]:
+def bad_values(kind: str, opts: dict[str, Any], mode: str) -> list[tuple[str, Any]]:
     """(label, value) pairs a node must refuse for one declared input.
 
-    ``host_checks``: the values go through a host's validator (over HTTP / in-process graphs), so only
-    values that host lets through or rejects itself (both are checked) are worth sending; direct calls
-    (no host) also get wrong types.
+    ``mode``: ``direct`` (no host in between: wrong types too), ``inprocess`` (values ComfyUI's validator
+    lets through to the node: NaN, unknown combo values, NUL, long strings) or ``http`` (those plus
+    out-of-range values, which the server's validator refuses itself, naming the input).
     """
+    low, high = opts.get("min"), opts.get("max")
+    out_of_range = [("above max", high * 10 + 1000)] if high is not None else []
+    out_of_range += [("below min", low - 1000)] if low is not None and (high is None or mode == "http") else []
     values: list[tuple[str, Any]] = []
-    if kind in ("FLOAT", "INT"):
-        if kind == "FLOAT":
-            values += [("nan", math.nan), ("inf", math.inf), ("-inf", -math.inf)]
-        if opts.get("max") is not None:
-            values.append(("above max", opts["max"] * 10 + 1000))
-        if opts.get("min") is not None:
-            values.append(("below min", opts["min"] - 1000))
-        if not host_checks:
-            values += [("text", "abc"), ("bool", True)] + ([("fraction", 1.5)] if kind == "INT" else [])
+    if kind == "FLOAT":
+        values.append(("nan", math.nan))
+        if mode != "inprocess":
+            values += [("inf", math.inf)] + out_of_range
+        if mode == "direct":
+            values += [("text", "abc"), ("bool", True)]
+    elif kind == "INT":
+        if mode != "inprocess":
+            values += out_of_range
+        if mode == "direct":
+            values += [("fraction", 1.5), ("text", "abc")]
     elif kind == "COMBO":
-        values += [("unknown", "__not_an_option__"), ("path", "../../../etc/passwd")]
-        if not host_checks:
+        values.append(("unknown", "__not_an_option__"))
+        if mode == "inprocess":
+            values.append(("path", "../../../etc/passwd"))
+        if mode == "direct":
             values.append(("number", 5))
     elif kind == "STRING":
         values.append(("NUL", "a\x00b"))
         if not opts.get("multiline"):
             values.append(("5000 chars", "x" * 5000))
-        if not host_checks:
+        if mode == "direct":
             values.append(("number", 7))
-    elif kind == "BOOLEAN" and not host_checks:
+    elif kind == "BOOLEAN" and mode == "direct":
         values.append(("text", "yes"))
     return values
