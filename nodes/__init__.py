@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .input_checks import checked
 from .registry import all_nodes
 
 
 class SafeSteerExtension(ComfyExtension):
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return all_nodes()
+        # every node checks its inputs against its own schema before it runs (input_checks.py)
+        return [checked(node) for node in all_nodes()]
 
 
 __all__ = ["SafeSteerExtension", "all_nodes"]

@@ -8,10 +8,13 @@ import re
 from dataclasses import dataclass
 
 import folder_paths
-from steering_core.errors import SafeSteerError
+from steering_core.errors import SafeSteerError, printable
 
 EXTENSIONS = {".safetensors"}
 _STEM = re.compile(r"[A-Za-z0-9_\-./ ]+")
+MAX_NAME = 160
+MAX_PART = 100
+_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))})
 
 
 def free_path(directory: str, stem: str) -> str:
@@ -51,11 +54,28 @@ class ModelFolder:
         return path
 
     def clean_stem(self, filename: str) -> str:
-        """A user's file name without ``.safetensors``; sub-folders allowed, nothing outside the folder."""
-        stem = (filename or "").strip().removesuffix(".safetensors")
-        if not stem or not _STEM.fullmatch(stem) or ".." in stem or stem.startswith("/"):
-            raise SafeSteerError(f"filename {filename!r} is not usable; use letters, digits, '-', '_' and '/' "
-                                 f"(sub-folders inside models/{self.name}), no '..'.")
+        """A user's file name without ``.safetensors``; sub-folders allowed, nothing outside the folder.
+
+        Refused: other characters than letters, digits, ``-_./`` and space; over :data:`MAX_NAME` characters
+        (or a part over :data:`MAX_PART`); empty parts, parts starting with '.' or ending in '.' or ' ';
+        Windows reserved names (``CON``, ``NUL``, ``COM1``...); a part that names an existing file.
+        """
+        raw = filename if isinstance(filename, str) else ""
+        stem = raw.strip().removesuffix(".safetensors")
+        parts = stem.split("/")
+        bad = (not stem or len(stem) > MAX_NAME or not _STEM.fullmatch(stem)
+               or any(not p or len(p) > MAX_PART or p.startswith(".") or p.endswith((".", " "))
+                      or p.split(".")[0].upper() in _RESERVED for p in parts))
+        if bad:
+            raise SafeSteerError(
+                f"filename {printable(filename, 80)!r} is not usable; use up to {MAX_NAME} letters, digits, '-', '_' "
+                f"and '/' (sub-folders inside models/{self.name}; parts up to {MAX_PART} characters, not starting "
+                "with '.', no reserved names such as CON or NUL).")
+        root = self.directory()
+        for i in range(1, len(parts)):
+            if os.path.exists(os.path.join(root, *parts[:i])) and not os.path.isdir(os.path.join(root, *parts[:i])):
+                raise SafeSteerError(f"filename {printable(filename, 80)!r} uses {'/'.join(parts[:i])!r} as a folder, "
+                                     f"but models/{self.name} holds a file of that name; choose another name.")
         return stem
 
     def stem_directory(self, stem: str) -> str:

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from safetensors import safe_open
 
-from .errors import DimensionMismatchError, SafeSteerError, SafeSteerFileError
-from .fileformat import KIND_KEY, encode_json, write_safesteer_file
+from .errors import DimensionMismatchError, SafeSteerError, SafeSteerFileError, printable, show_path
+from .fileformat import FLOAT_DTYPES, INT_DTYPES, KIND_KEY, MAX_DIM, encode_json, read_header, write_safesteer_file
 from .validation import require_finite
 
 KIND = "ActivationShard"
@@ -75,12 +75,23 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, object] | None:
         return None
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SafeSteerFileError(f"{path} is not valid JSON ({exc}); delete the shard folder and harvest again.") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise SafeSteerFileError(f"{show_path(path)} is not valid JSON ({printable(exc, 120)}); delete the shard folder "
+                                 "and harvest again.") from exc
     keys = ("format", "site", "d", "dtype", "labels", "shards")
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT or any(k not in manifest for k in keys):
-        raise SafeSteerFileError(f"{path} is not a SafeSteer activation-shard manifest (it needs the keys "
-                                 f"{', '.join(keys)} and format {MANIFEST_FORMAT!r}).")
+        raise SafeSteerFileError(f"{show_path(path)} is not a SafeSteer activation-shard manifest (it needs the keys "
+                                 f"{', '.join(keys)} and format {MANIFEST_FORMAT!r}); harvest again.")
+    shards, labels, d = manifest["shards"], manifest["labels"], manifest["d"]
+    valid = isinstance(manifest["site"], str) and isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_DIM \
+        and isinstance(labels, dict) and all(isinstance(k, str) and v in ("int64", "float32") for k, v in labels.items()) \
+        and isinstance(shards, list) and all(
+            isinstance(e, dict) and isinstance(e.get("file"), str) and Path(e["file"]).name == e["file"]
+            and isinstance(e.get("rows"), int) and not isinstance(e.get("rows"), bool) and e["rows"] >= 0 for e in shards)
+    if not valid:
+        raise SafeSteerFileError(f"{show_path(path)} is damaged: 'site' must be a string, 'd' an integer in [1, {MAX_DIM}], "
+                                 "'labels' map names to int64/float32 and 'shards' list {file, rows} entries of this "
+                                 "folder; delete the shard folder and harvest again.")
     return manifest
 
 
@@ -369,20 +380,21 @@ class ShardDataset(BatchSource):
 
     def _load(self, index: int, columns: Sequence[str]) -> Batch:
         path = self.folder / self.shard_files[index]
+        header = read_header(path)
+        if header.metadata.get(KIND_KEY) != KIND:
+            raise header.fail("it is not an ActivationShard file", "harvest again.")
+        rows = self.shard_rows[index]
+        header.expect("acts", (rows, self.d))
+        for c in columns:
+            dtypes = FLOAT_DTYPES if self.label_dtypes.get(c) == "float32" else INT_DTYPES
+            header.expect(f"label.{c}", (rows,), dtypes)
         try:
             with safe_open(str(path), framework="pt", device="cpu") as fh:
-                meta = fh.metadata() or {}
-                if meta.get(KIND_KEY) != KIND:
-                    raise SafeSteerFileError(f"{path} is not an ActivationShard file.")
                 acts = fh.get_tensor("acts")
                 labels = {c: fh.get_tensor(f"label.{c}") for c in columns}
-        except SafeSteerFileError:
-            raise
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
-            raise SafeSteerFileError(f"{path} could not be read as an activation shard ({exc}); harvest again.") from exc
-        if tuple(acts.shape) != (self.shard_rows[index], self.d):
-            raise SafeSteerFileError(f"{path} holds activations of shape {tuple(acts.shape)} but {MANIFEST} says "
-                                     f"({self.shard_rows[index]}, {self.d}); the folder is damaged.")
+            raise SafeSteerFileError(f"{show_path(path)} could not be read as an activation shard "
+                                     f"({printable(exc, 160)}); harvest again.") from exc
         acts = acts.to(torch.float32)
         require_finite(acts, f"activations in {path}")
         return acts, labels

@@ -17,6 +17,7 @@ The result is renormalised to ``beta * |v_s|`` with
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass, field, replace
@@ -26,8 +27,8 @@ from typing import Any
 import torch
 
 from .direction import SafetyDirection, calibrate_gates, cosine, gates_from_scores
-from .errors import DimensionMismatchError, SafeSteerError, SafeSteerFileError
-from .fileformat import decode_json, encode_json, read_safesteer_file, require_keys, write_safesteer_file
+from .errors import DimensionMismatchError, SafeSteerError, printable
+from .fileformat import MAX_DIM, FileHeader, decode_json, encode_json, read_safesteer_file, write_safesteer_file
 from .linalg import principal_basis, procrustes_solve, ridge_solve
 from .metrics import r_squared
 from .mlp_map import MLPMap, MLPTrainConfig, default_hidden, train_mlp_map
@@ -301,51 +302,10 @@ class Alignment:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Alignment":
         """Read and validate an Alignment file."""
-        tensors, meta = read_safesteer_file(path, expected_kind=KIND)
-        require_keys(tensors, meta, ("source_mean", "target_mean", "source_basis"),
-                     ("safesteer.map_kind", "safesteer.source_dim", "safesteer.target_dim", "safesteer.beta"), path, KIND)
+        tensors, meta = read_safesteer_file(path, expected_kind=KIND, check=_check_header)
         kind = meta["safesteer.map_kind"]
-        if kind not in MAP_KINDS:
-            raise SafeSteerFileError(f"{path}: unknown map kind {kind!r}; this install reads {', '.join(MAP_KINDS)}.")
-        needed = {"ridge": (), "procrustes": ("map.weight",), "mlp": _MLP_KEYS + ("source_anchor_sample",)}[kind]
-        if kind == "ridge" and "map.weight" not in tensors:
-            needed = ("map.dual_basis", "map.dual_coef")
-        require_keys(tensors, meta, needed, (), path, KIND)
-        ds, dt = meta["safesteer.source_dim"], meta["safesteer.target_dim"]
-        if not (ds.isdigit() and dt.isdigit()):
-            raise SafeSteerFileError(f"{path}: source/target dims in the metadata are not integers.")
-        ds_i, dt_i = int(ds), int(dt)
         settings = decode_json(meta.get("safesteer.settings", "{}"), "safesteer.settings", Path(path))
-        if not isinstance(settings, dict):
-            raise SafeSteerFileError(f"{path}: metadata 'safesteer.settings' must be a JSON object.")
-        shapes: dict[str, tuple[int, ...]] = {"source_mean": (ds_i,), "target_mean": (dt_i,)}
-        if "map.weight" in tensors:
-            shapes["map.weight"] = (ds_i, dt_i)
-        if "map.dual_basis" in tensors:
-            n_dual = int(tensors["map.dual_basis"].shape[0])
-            shapes.update({"map.dual_basis": (n_dual, ds_i), "map.dual_coef": (n_dual, dt_i)})
-        if kind == "mlp":
-            missing = [k for k in ("in_scale", "out_scale") if not isinstance(settings.get(k), (int, float))]
-            if missing:
-                raise SafeSteerFileError(f"{path}: this MLP alignment's settings lack {', '.join(missing)}; the file is damaged.")
-            hidden = int(tensors["map.fc1.weight"].shape[0])
-            shapes.update({"map.fc1.weight": (hidden, ds_i), "map.fc1.bias": (hidden,), "map.fc2.weight": (dt_i, hidden),
-                           "map.fc2.bias": (dt_i,)})
-        for name, dim in (("source_anchor_sample", ds_i), ("target_anchor_sample", dt_i)):
-            if name in tensors:
-                shapes[name] = (int(tensors[name].shape[0]), dim)
-        for name, shape in shapes.items():
-            if tuple(tensors[name].shape) != shape:
-                raise SafeSteerFileError(
-                    f"{path}: tensor {name!r} has shape {tuple(tensors[name].shape)}, expected {shape} for a "
-                    f"{ds_i} -> {dt_i} alignment; the file is inconsistent."
-                )
-        if tensors["source_basis"].ndim != 2 or tensors["source_basis"].shape[1] != ds_i:
-            raise SafeSteerFileError(f"{path}: tensor 'source_basis' must be [r, {ds_i}].")
-        try:
-            beta = float(meta["safesteer.beta"])
-        except ValueError:
-            raise SafeSteerFileError(f"{path}: metadata 'safesteer.beta' is not a number.") from None
+        beta = float(meta["safesteer.beta"])
         params = {k: v for k, v in tensors.items() if k.startswith("map.")}
         return cls(
             kind=kind, source_mean=tensors["source_mean"], target_mean=tensors["target_mean"], params=params, beta=beta,
@@ -358,6 +318,49 @@ class Alignment:
             source_fingerprint=meta.get("safesteer.source_fingerprint", ""),
             target_fingerprint=meta.get("safesteer.target_fingerprint", ""),
         )
+
+
+def _check_header(header: FileHeader) -> None:
+    """Shapes and metadata types of an Alignment file, from its header (no tensor read yet).
+
+    ``source_mean [Ds]``, ``target_mean [Dt]``, ``source_basis [r, Ds]``; ridge ``map.weight [Ds, Dt]`` or
+    ``map.dual_basis [n, Ds]`` + ``map.dual_coef [n, Dt]``; procrustes ``map.weight``; mlp
+    ``map.fc1.weight [h, Ds]``, ``map.fc1.bias [h]``, ``map.fc2.weight [Dt, h]``, ``map.fc2.bias [Dt]``.
+    """
+    kind = header.metadata.get("safesteer.map_kind")
+    if kind not in MAP_KINDS:
+        raise header.fail(f"unknown map kind {printable(kind, 40)!r}", f"this install reads {', '.join(MAP_KINDS)}.")
+    ds, dt = header.int("safesteer.source_dim", 1, MAX_DIM), header.int("safesteer.target_dim", 1, MAX_DIM)
+    beta = header.metadata.get("safesteer.beta", "")
+    try:
+        beta_ok = len(beta) <= 40 and math.isfinite(float(beta))
+    except ValueError:
+        beta_ok = False
+    if not beta_ok:
+        raise header.fail(f"metadata 'safesteer.beta' must be a finite number, got {printable(beta, 40)!r}")
+    settings = header.json("safesteer.settings", dict, default={})
+    header.json("safesteer.diagnostics", dict, default={})
+    header.expect("source_mean", (ds,))
+    header.expect("target_mean", (dt,))
+    header.expect("source_basis", (min(header.shape("source_basis", 2)[0], ds), ds))
+    if kind == "procrustes" or "map.weight" in header.tensors:
+        header.expect("map.weight", (ds, dt))
+    elif kind == "ridge":
+        n_dual = header.shape("map.dual_basis", 2)[0]
+        header.expect("map.dual_basis", (n_dual, ds))
+        header.expect("map.dual_coef", (n_dual, dt))
+    if kind == "mlp":
+        missing = [k for k in ("in_scale", "out_scale") if not isinstance(settings.get(k), (int, float))]
+        if missing:
+            raise header.fail(f"this MLP alignment's settings lack {', '.join(missing)}")
+        hidden = header.shape("map.fc1.weight", 2)[0]
+        for name, shape in (("map.fc1.weight", (hidden, ds)), ("map.fc1.bias", (hidden,)),
+                            ("map.fc2.weight", (dt, hidden)), ("map.fc2.bias", (dt,))):
+            header.expect(name, shape)
+        header.shape("source_anchor_sample", 2)
+    for name, dim in (("source_anchor_sample", ds), ("target_anchor_sample", dt)):
+        if name in header.tensors:
+            header.expect(name, (header.shape(name, 2)[0], dim))
 
 
 def transport_report(direction: SafetyDirection) -> TransportReport | None:

@@ -15,8 +15,8 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from .errors import DimensionMismatchError, SafeSteerError, SafeSteerFileError
-from .fileformat import decode_json, encode_json, read_safesteer_file, require_keys, write_safesteer_file
+from .errors import DimensionMismatchError, SafeSteerError, SafeSteerFileError, show_path
+from .fileformat import MAX_CATEGORIES, MAX_DIM, FileHeader, decode_json, encode_json, read_safesteer_file, write_safesteer_file
 from .metrics import auroc, calibrate_threshold, unit_rows
 from .pooling import POOLING_CHOICES, pool
 from .validation import as_float_tensor, require_finite
@@ -200,16 +200,9 @@ class SafetyDirection:
     @classmethod
     def load(cls, path: str | os.PathLike[str], expected_dim: int | None = None) -> "SafetyDirection":
         """Read a SafetyDirection file; ``expected_dim`` raises DimensionMismatchError on mismatch."""
-        tensors, meta = read_safesteer_file(path, expected_kind=KIND)
-        require_keys(tensors, meta, ("vectors", "scale"), ("safesteer.dim", "safesteer.categories"), path, KIND)
+        tensors, meta = read_safesteer_file(path, expected_kind=KIND, check=_check_header)
         categories = decode_json(meta["safesteer.categories"], "safesteer.categories", Path(path))
-        dim = meta["safesteer.dim"]
         vectors = tensors["vectors"]
-        if not dim.isdigit() or vectors.ndim != 2 or vectors.shape[1] != int(dim) or vectors.shape[0] != len(categories):
-            raise SafeSteerFileError(
-                f"{path}: tensor 'vectors' has shape {tuple(vectors.shape)} but the metadata declares "
-                f"{len(categories)} categories of hidden size {dim}; the file is inconsistent."
-            )
         info = decode_json(meta.get("safesteer.info", "{}"), "safesteer.info", Path(path))
         try:
             direction = cls(
@@ -221,10 +214,33 @@ class SafetyDirection:
                 source_fingerprint=meta.get("safesteer.source_fingerprint", ""), info=info,
             )
         except SafeSteerError as exc:
-            raise SafeSteerFileError(f"{path}: {exc}") from exc
+            raise SafeSteerFileError(f"{show_path(path)}: {str(exc).rstrip('.')}; re-create the direction.") from exc
         if expected_dim is not None:
             direction.check_dim(expected_dim)
         return direction
+
+
+def _check_header(header: FileHeader) -> None:
+    """Shapes and metadata types of a SafetyDirection file, from its header (no tensor read yet).
+
+    ``vectors [K, D]``, ``scale``/``thresholds``/``centres``/``gate_offsets [K]``, ``gate_vectors [K, D]``
+    with K the number of names in ``safesteer.categories`` and D ``safesteer.dim``.
+    """
+    dim = header.int("safesteer.dim", 1, MAX_DIM)
+    categories = header.json("safesteer.categories", list)
+    if not 1 <= len(categories) <= MAX_CATEGORIES or not all(isinstance(c, str) and 0 < len(c) <= 64 for c in categories):
+        raise header.fail(f"metadata 'safesteer.categories' must list 1 to {MAX_CATEGORIES} names (strings of 1-64 "
+                          "characters)")
+    header.json("safesteer.info", dict, default={})
+    for key in ("safesteer.pooling", "safesteer.layer", "safesteer.source_model", "safesteer.source_fingerprint"):
+        if len(header.metadata.get(key, "")) > 1024:
+            raise header.fail(f"metadata {key!r} is over 1024 characters")
+    k = len(categories)
+    header.expect("vectors", (k, dim))
+    header.expect("scale", (k,))
+    for name in ("thresholds", "centres", "gate_offsets"):
+        header.expect(name, (k,), required=False)
+    header.expect("gate_vectors", (k, dim), required=False)
 
 
 # ---------------------------------------------------------------------- estimation

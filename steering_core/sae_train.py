@@ -45,8 +45,9 @@ import torch
 
 from .activation_shards import BatchSource, InMemoryActivations
 from .errors import SafeSteerError, SafeSteerFileError
-from .fileformat import decode_json, encode_json, read_safesteer_file, write_safesteer_file
+from .fileformat import FileHeader, decode_json, encode_json, read_safesteer_file, write_safesteer_file
 from .sae import SparseAutoencoder
+from .safety_sae import check_sae_config
 from .validation import require_finite
 
 KIND = "SAETrainingState"
@@ -219,8 +220,24 @@ def _save_checkpoint(path: Path, config: SAETrainConfig, sae: SparseAutoencoder,
     write_safesteer_file(path, KIND, tensors, meta, overwrite=True)
 
 
+def _check_checkpoint(header: FileHeader) -> None:
+    """Metadata types and SAE tensor shapes of a training checkpoint, from its header (nothing read yet)."""
+    header.json("safesteer.train_config", dict)
+    progress = header.json("safesteer.progress", dict)
+    if not all(isinstance(progress.get(k), int) and not isinstance(progress.get(k), bool)
+               for k in ("step", "tokens", "d_in", "dataset_rows")):
+        raise header.fail("metadata 'safesteer.progress' needs integer step, tokens, d_in and dataset_rows",
+                          "delete the checkpoint and train again.")
+    try:
+        d_in, d_sae = check_sae_config(header.json("safesteer.sae_config", dict), "the checkpoint's SAE")
+    except SafeSteerError as exc:
+        raise header.fail(str(exc).rstrip("."), "delete the checkpoint and train again.") from None
+    for name, shape in (("W_enc", (d_in, d_sae)), ("W_dec", (d_sae, d_in)), ("b_enc", (d_sae,)), ("b_dec", (d_in,))):
+        header.expect(f"sae.{name}", shape)
+
+
 def _load_checkpoint(path: Path, config: SAETrainConfig, d_in: int, rows: int) -> _State:
-    tensors, meta = read_safesteer_file(path, expected_kind=KIND)
+    tensors, meta = read_safesteer_file(path, expected_kind=KIND, check=_check_checkpoint)
     try:
         saved_cfg = decode_json(meta["safesteer.train_config"], "safesteer.train_config", path)
         sae_cfg = decode_json(meta["safesteer.sae_config"], "safesteer.sae_config", path)

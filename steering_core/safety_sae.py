@@ -12,6 +12,7 @@ SAELens folders (``cfg.json`` + ``sae_weights.safetensors``) import with :func:`
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,10 @@ from typing import Iterator
 import torch
 from safetensors import safe_open
 
-from .errors import SafeSteerError, SafeSteerFileError
-from .fileformat import decode_json, encode_json, read_safesteer_file, write_safesteer_file
-from .sae import SafetyFeatures, SparseAutoencoder
+from .errors import SafeSteerError, SafeSteerFileError, printable, show_path
+from .fileformat import (INT_DTYPES, MAX_DIM, MAX_SAE_LATENTS, FileHeader, decode_json, encode_json, read_header,
+                         read_safesteer_file, write_safesteer_file)
+from .sae import ACTIVATIONS, SafetyFeatures, SparseAutoencoder
 
 KIND = "SafetySAE"
 STREAMS: tuple[str, ...] = ("img", "txt", "all")
@@ -128,13 +130,9 @@ class SafetySAE:
     @classmethod
     def load(cls, path: str | os.PathLike[str], expected_d_in: int | None = None) -> "SafetySAE":
         """Load a Safety SAE file; ``expected_d_in`` checks every site's activation size."""
-        tensors, metadata = read_safesteer_file(path, expected_kind=KIND)
-        if "safesteer.sites" not in metadata:
-            raise SafeSteerFileError(f"{path}: this SafetySAE file has no 'safesteer.sites' metadata; it is damaged.")
+        tensors, metadata = read_safesteer_file(path, expected_kind=KIND, check=_check_header)
         entries = decode_json(metadata["safesteer.sites"], "safesteer.sites", Path(path))
         model = decode_json(metadata.get("safesteer.model", "{}"), "safesteer.model", Path(path))
-        if not isinstance(entries, list) or not entries:
-            raise SafeSteerFileError(f"{path}: 'safesteer.sites' must be a non-empty list.")
         sites = []
         for i, entry in enumerate(entries):
             try:
@@ -147,14 +145,76 @@ class SafetySAE:
                                               stats=dict(entry["features"].get("stats", {})))
                 sites.append(SiteSAE(str(entry["site"]), str(entry["stream"]), sae, features, dict(entry.get("info", {}))))
             except (KeyError, TypeError) as exc:
-                raise SafeSteerFileError(f"{path}: site {i} is incomplete ({exc!r} missing); the file is damaged.") from exc
+                raise SafeSteerFileError(f"{show_path(path)}: site {i} is incomplete ({printable(exc, 80)} missing); "
+                                         "the file is damaged, train or import the SAE again.") from exc
             except SafeSteerError as exc:
-                raise SafeSteerFileError(f"{path}: site {i}: {exc}") from exc
+                raise SafeSteerFileError(f"{show_path(path)}: site {i}: {str(exc).rstrip('.')}; train or import the SAE "
+                                         "again.") from exc
             if expected_d_in is not None and sae.d_in != expected_d_in:
                 raise SafeSteerFileError(
-                    f"{path}: the SAE at {entry['site']} reads activations of size {sae.d_in}, but the model's are "
+                    f"{show_path(path)}: the SAE at {entry['site']} reads activations of size {sae.d_in}, but the model's are "
                     f"{expected_d_in}; this SAE was trained on another model.")
         return cls(sites, dict(model) if isinstance(model, dict) else {})
+
+
+def check_sae_config(config: object, where: str) -> tuple[int, int]:
+    """``(d_in, d_sae)`` of an SAE config dict whose sizes and types are valid (before any allocation).
+
+    Raises SafeSteerError naming ``where`` unless ``d_in`` / ``d_sae`` are ints in range, ``k`` an int
+    in ``[1, d_sae]`` for TopK, ``activation`` a known one and ``input_scale`` a finite number.
+    """
+    if not isinstance(config, dict):
+        raise SafeSteerError(f"{where}: the SAE config must be a JSON object, got {type(config).__name__}.")
+    d_in, d_sae, k = config.get("d_in"), config.get("d_sae"), config.get("k", 1)
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (d_in, d_sae, k))
+    if not ints or not (1 <= d_in <= MAX_DIM and 1 <= d_sae <= MAX_SAE_LATENTS):  # type: ignore[operator]
+        raise SafeSteerError(f"{where}: SAE sizes d_in={printable(d_in, 20)}, d_sae={printable(d_sae, 20)} must be "
+                             f"integers in [1, {MAX_DIM}] and [1, {MAX_SAE_LATENTS}].")
+    activation = config.get("activation", "topk")
+    if activation not in ACTIVATIONS:
+        raise SafeSteerError(f"{where}: unknown SAE activation {printable(activation, 20)!r}; "
+                             f"choose one of {', '.join(ACTIVATIONS)}.")
+    if activation == "topk" and not 1 <= k <= d_sae:  # type: ignore[operator]
+        raise SafeSteerError(f"{where}: a TopK SAE needs 1 <= k <= d_sae ({d_sae}), got k={k}.")
+    scale = config.get("input_scale", 1.0)
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not math.isfinite(scale):
+        raise SafeSteerError(f"{where}: input_scale must be a finite number, got {printable(scale, 20)!r}.")
+    return d_in, d_sae  # type: ignore[return-value]
+
+
+def _check_header(header: FileHeader) -> None:
+    """Site entries and tensor shapes of a SafetySAE file, from its header (no tensor read yet).
+
+    Per site i: ``W_enc [D, M]``, ``W_dec [M, D]``, ``b_enc``/``threshold [M]``, ``b_dec``/``b_in [D]`` with D,
+    M from the entry's config; feature tensors ``harmful``/``harmful_effect``/``fast_threshold [h]``,
+    ``safe``/``safe_profile [s]``.
+    """
+    entries = header.json("safesteer.sites", list)
+    header.json("safesteer.model", dict, default={})
+    if not 1 <= len(entries) <= 4096:
+        raise header.fail("metadata 'safesteer.sites' must list 1 to 4096 sites")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("site"), str) or entry.get("stream") not in STREAMS:
+            raise header.fail(f"site {i} of 'safesteer.sites' must be an object with a 'site' string and a 'stream' "
+                              f"in {', '.join(STREAMS)}")
+        try:
+            d_in, d_sae = check_sae_config(entry.get("config"), f"site {i}")
+        except SafeSteerError as exc:
+            raise header.fail(str(exc).rstrip("."), "train or import the SAE again.") from None
+        if not isinstance(entry.get("info", {}), dict):
+            raise header.fail(f"site {i}: 'info' must be a JSON object")
+        for name, shape in (("W_enc", (d_in, d_sae)), ("W_dec", (d_sae, d_in)), ("b_enc", (d_sae,)),
+                            ("b_dec", (d_in,)), ("b_in", (d_in,)), ("threshold", (d_sae,))):
+            header.expect(f"site{i}.{name}", shape, required=name not in ("b_in", "threshold"))
+        if "features" in entry:
+            feats = entry["features"]
+            scale = feats.get("harm_scale") if isinstance(feats, dict) else None
+            if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not isinstance(feats.get("stats", {}), dict):
+                raise header.fail(f"site {i}: 'features' must hold a numeric 'harm_scale' and a 'stats' object")
+            h = header.shape(f"site{i}.features.harmful", 1, INT_DTYPES)[0]
+            s = header.shape(f"site{i}.features.safe", 1, INT_DTYPES)[0]
+            for name, n in (("harmful_effect", h), ("fast_threshold", h), ("safe_profile", s)):
+                header.expect(f"site{i}.features.{name}", (n,))
 
 
 def import_saelens(folder: str | os.PathLike[str], site: str | None = None, stream: str = "img") -> SiteSAE:
@@ -169,15 +229,21 @@ def import_saelens(folder: str | os.PathLike[str], site: str | None = None, stre
     cfg_path, weights_path = root / "cfg.json", root / "sae_weights.safetensors"
     for p in (cfg_path, weights_path):
         if not p.is_file():
-            raise SafeSteerFileError(f"{root} is not a SAELens SAE folder: {p.name} is missing "
+            raise SafeSteerFileError(f"{show_path(root)} is not a SAELens SAE folder: {p.name} is missing "
                                      "(expected cfg.json and sae_weights.safetensors).")
+    if cfg_path.stat().st_size > 1 << 20:
+        raise SafeSteerFileError(f"{show_path(cfg_path)} is over 1 MiB; a SAELens cfg.json is a few hundred bytes.")
     try:
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SafeSteerFileError(f"{cfg_path} is not valid JSON ({exc}).") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise SafeSteerFileError(f"{show_path(cfg_path)} is not valid JSON ({printable(exc, 120)}); export the SAE "
+                                 "again with SAELens.") from exc
+    if not isinstance(cfg, dict):
+        raise SafeSteerFileError(f"{show_path(cfg_path)} must hold a JSON object, got {type(cfg).__name__}.")
     arch = str(cfg.get("architecture") or "standard")
+    kwargs = cfg.get("activation_fn_kwargs") or {}
     act_fn = str(cfg.get("activation_fn_str") or cfg.get("activation_fn") or "")
-    k = cfg.get("k") or (cfg.get("activation_fn_kwargs") or {}).get("k")
+    k = cfg.get("k") or (kwargs.get("k") if isinstance(kwargs, dict) else None)
     if arch == "topk" or act_fn == "topk":
         activation = "topk"
     elif arch == "jumprelu":
@@ -185,36 +251,40 @@ def import_saelens(folder: str | os.PathLike[str], site: str | None = None, stre
     elif arch == "standard" and act_fn in ("", "relu"):
         activation = "relu"
     else:
-        raise SafeSteerFileError(f"{cfg_path}: SAELens architecture {arch!r} (activation {act_fn or 'default'!r}) is not "
-                                 "supported; SafeSteer imports standard, jumprelu and topk SAEs.")
+        raise SafeSteerFileError(f"{show_path(cfg_path)}: SAELens architecture {printable(arch, 40)!r} (activation "
+                                 f"{printable(act_fn or 'default', 40)!r}) is not supported; SafeSteer imports "
+                                 "standard, jumprelu and topk SAEs.")
     norm = str(cfg.get("normalize_activations") or "none")
     if norm != "none":
-        raise SafeSteerFileError(f"{cfg_path}: normalize_activations={norm!r} needs a scale SAELens does not save with "
-                                 "the weights; fold it into the weights or export with normalize_activations='none'.")
+        raise SafeSteerFileError(f"{show_path(cfg_path)}: normalize_activations={printable(norm, 40)!r} needs a scale "
+                                 "SAELens does not save with the weights; fold it into the weights or export with "
+                                 "normalize_activations='none'.")
+    if activation == "topk" and not k:
+        raise SafeSteerFileError(f"{show_path(cfg_path)}: a topk SAE needs 'k' in its config.")
+    header = read_header(weights_path)
+    w_enc = header.shape("W_enc", 2)
+    config = {"d_in": cfg.get("d_in", w_enc[0]), "d_sae": cfg.get("d_sae", w_enc[1]),
+              "k": k if activation == "topk" else 1, "activation": activation, "input_scale": 1.0,
+              "tied_input_bias": bool(cfg.get("apply_b_dec_to_input", activation != "jumprelu"))}
+    try:
+        d_in, d_sae = check_sae_config(config, printable(cfg_path))
+    except SafeSteerError as exc:
+        raise SafeSteerFileError(f"{exc} Export the SAE again with SAELens.") from None
+    for name, shape in (("W_enc", (d_in, d_sae)), ("W_dec", (d_sae, d_in)), ("b_enc", (d_sae,)), ("b_dec", (d_in,))):
+        header.expect(name, shape)
+    header.expect("threshold", (d_sae,), required=activation == "jumprelu")
     tensors: dict[str, torch.Tensor] = {}
     try:
         with safe_open(str(weights_path), framework="pt", device="cpu") as fh:
-            for name in fh.keys():
-                tensors[name] = fh.get_tensor(name)
+            for name in ("W_enc", "b_enc", "W_dec", "b_dec", "threshold"):
+                if name in header.tensors:
+                    tensors[name] = fh.get_tensor(name)
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own types
-        raise SafeSteerFileError(f"{weights_path} could not be read as safetensors: {exc}") from exc
-    missing = [n for n in ("W_enc", "b_enc", "W_dec", "b_dec") if n not in tensors]
-    if activation == "jumprelu" and "threshold" not in tensors:
-        missing.append("threshold")
-    if missing:
-        raise SafeSteerFileError(f"{weights_path} lacks {', '.join(missing)}.")
-    d_in, d_sae = int(cfg.get("d_in", tensors["W_enc"].shape[0])), int(cfg.get("d_sae", tensors["W_enc"].shape[1]))
-    tied = bool(cfg.get("apply_b_dec_to_input", activation != "jumprelu"))
-    config = {"d_in": d_in, "d_sae": d_sae, "k": int(k) if activation == "topk" else 1, "activation": activation,
-              "input_scale": 1.0, "tied_input_bias": tied}
-    if activation == "topk" and not k:
-        raise SafeSteerFileError(f"{cfg_path}: a topk SAE needs 'k' in its config.")
-    state = {n: tensors[n] for n in ("W_enc", "b_enc", "W_dec", "b_dec")}
-    if "threshold" in tensors:
-        state["threshold"] = tensors["threshold"]
+        raise SafeSteerFileError(f"{show_path(weights_path)} could not be read as safetensors "
+                                 f"({printable(exc, 160)}); export it again.") from exc
     try:
-        sae = SparseAutoencoder.from_tensors(state, config)
+        sae = SparseAutoencoder.from_tensors(tensors, config)
     except SafeSteerError as exc:
-        raise SafeSteerFileError(f"{root}: {exc}") from exc
+        raise SafeSteerFileError(f"{show_path(root)}: {exc}") from exc
     info = {"imported_from": "SAELens", "hook_name": cfg.get("hook_name"), "model_name": cfg.get("model_name")}
     return SiteSAE(site or str(cfg.get("hook_name") or "site"), stream, sae, None, info)

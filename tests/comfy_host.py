@@ -226,6 +226,7 @@ class InProcessHost:
         self.comfy_dir = comfy_dir()
         self.base_dir = Path(base_dir).resolve()
         self.threads = threads
+        self._cached_executor: Any = None
         self._bootstrap()
         import execution
         import server
@@ -294,11 +295,14 @@ class InProcessHost:
         prompt = _normalise_prompt(prompt)
         return self.loop.run_until_complete(self.execution.validate_prompt(prompt_id or str(uuid.uuid4()), prompt, None))
 
-    def run(self, prompt: Mapping[str, Any], *, extra_data: Mapping[str, Any] | None = None, check: bool = False) -> RunResult:
+    def run(self, prompt: Mapping[str, Any], *, extra_data: Mapping[str, Any] | None = None, check: bool = False,
+            keep_cache: bool = False) -> RunResult:
         """Validate and execute one prompt (API format: {id: {"class_type", "inputs"}}).
 
         A fresh ``PromptExecutor`` (empty caches) runs every prompt, so running the same graph twice
-        really computes it twice. ``check=True`` raises :class:`HostError` when it did not succeed.
+        really computes it twice; ``keep_cache=True`` runs it on one long-lived executor instead, as a
+        server does (nodes whose inputs did not change since the previous such run are not recomputed).
+        ``check=True`` raises :class:`HostError` when it did not succeed.
         """
         prompt = _normalise_prompt(prompt)
         prompt_id = str(uuid.uuid4())
@@ -310,11 +314,15 @@ class InProcessHost:
             result = RunResult(prompt_id, False, False, node_errors=dict(node_errors or {}), error=error,
                                seconds=time.perf_counter() - t0)
         else:
-            executor = self.execution.PromptExecutor(
-                self.prompt_server,
-                cache_type=self.execution.CacheType.CLASSIC,
-                cache_args={"lru": 0, "ram": 0, "ram_inactive": 0},
-            )
+            executor = self._cached_executor if keep_cache else None
+            if executor is None:
+                executor = self.execution.PromptExecutor(
+                    self.prompt_server,
+                    cache_type=self.execution.CacheType.CLASSIC,
+                    cache_args={"lru": 0, "ram": 0, "ram_inactive": 0},
+                )
+                if keep_cache:
+                    self._cached_executor = executor
             import torch
 
             saved_threads = torch.get_num_threads()

@@ -403,7 +403,7 @@ def test_clip_probe_soft_prompts_and_missing_weights(tiny_clip, tmp_path):
     strict = build_classifier(f"q16:{path},threshold=0.9", clip_model=tiny_clip)
     assert [r.unsafe for r in strict(images)] == (probs[:, 1] > 0.9).tolist()
     # clear errors: missing file, missing CLIP, wrong width, a pickle-only folder
-    with pytest.raises(MissingWeightsError, match=r"nope\.safetensors do not exist; expected a safetensors file with 'prompts'"):
+    with pytest.raises(MissingWeightsError, match=r"nope\.safetensors do not exist; give the path of a safetensors file with 'prompts'"):
         ClipProbeClassifier(tmp_path / "nope.safetensors", tiny_clip)
     with pytest.raises(MissingWeightsError, match="--clip-model"):
         ClipProbeClassifier(path, None)
@@ -430,8 +430,8 @@ def test_run_store_manifest_lock_and_force(tmp_path):
     with RunStore(tmp_path / "run") as store:
         store.open(settings)
         store.write_image("images/0/00000.png", b"png")
-        store.write_record({"key": "p00000_s0", "status": "done"})
-        assert store.read_record("p00000_s0") == {"key": "p00000_s0", "status": "done"}
+        store.write_record({"key": "p00000_s0", "status": "done", "images": ["images/0/00000.png"]})
+        assert store.read_record("p00000_s0") == {"key": "p00000_s0", "status": "done", "images": ["images/0/00000.png"]}
         # a second run on the same folder while this one holds it
         other = RunStore(tmp_path / "run")
         (tmp_path / "run" / ".lock").write_text(f"{os.uname().nodename} {os.getppid()}")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
-from ..errors import SafeSteerError
+from ..errors import SafeSteerError, printable
+from .errors import EvaluationError
 from .runner import EvalConfig, build_items, parse_strengths, run_evaluation
 
 EPILOG = """\
@@ -40,8 +43,27 @@ examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr (``error: ...``) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {printable(message, 300)} (see python -m steering_core.evaluate --help)\n")
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Counts >= their minimum and finite positive times; an EvaluationError names the flag."""
+    for flag, value, low in (("--limit", args.limit, 0), ("--start", args.start, 0), ("--max-prompts", args.max_prompts, 1),
+                             ("--retries", args.retries, 0), ("--jobs-per-server", args.jobs_per_server, 1)):
+        if value is not None and value < low:
+            raise EvaluationError(f"{flag} must be at least {low}, got {value}.")
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        raise EvaluationError(f"--timeout must be a positive number of seconds, got {args.timeout}.")
+    if args.guidance is not None and not math.isfinite(args.guidance):
+        raise EvaluationError(f"--guidance must be a finite number, got {args.guidance}.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m steering_core.evaluate",
         description="Generate images for prompts x steering strengths on ComfyUI servers (HTTP), score them "
                     "(ASR, CLIP-score, FID), write results.csv, summary.md, summary.json and a plot. Resumable.",
@@ -81,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
+    _check_numbers(args)
     servers = [s.strip() for entry in (args.server or []) for s in entry.split(",") if s.strip()] or ["127.0.0.1:8188"]
     return EvalConfig(
         template=args.template, prompts=args.prompts, strengths=parse_strengths(args.strengths), out=args.out,
@@ -113,12 +136,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         run_evaluation(config)
     except SafeSteerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system refused something the checks above could not foresee
+        where = f" ({printable(exc.filename, 200)})" if exc.filename else ""
+        print(f"error: {exc.strerror or printable(exc, 200)}{where}; check the paths given and their permissions.",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished items are saved in {args.out}; run the same command again to resume.", file=sys.stderr)
         return 130
     return 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from ..fileformat import read_header
 from .clip_models import as_pil, load_clip
 from .errors import EvaluationError, MissingPackageError, MissingWeightsError
 
@@ -210,14 +211,18 @@ class ClipProbeClassifier:
         expected = ("a safetensors file with 'prompts' [C, D] (Q16-style soft prompts) or 'weight' [C, D] (+ optional 'bias' [C]), "
                     "D = the CLIP projection size")
         if not self.weights_path.is_file():
-            raise MissingWeightsError(f"{name} weights {self.weights_path} do not exist; expected {expected}.")
+            raise MissingWeightsError(f"{name} weights {self.weights_path} do not exist; give the path of {expected}.")
         if clip_model is None:
             raise MissingWeightsError(f"{name} classifies CLIP image embeddings: give the local CLIP folder it was trained on (--clip-model).")
         from safetensors import safe_open
 
+        header = read_header(self.weights_path, max_bytes=1 << 30)
+        wanted = [k for k in ("prompts", "weight", "bias") if k in header.tensors]
+        for key in wanted:  # shapes from the header, before any tensor is read
+            header.shape(key, 1 if key == "bias" else 2)
         try:
             with safe_open(str(self.weights_path), framework="pt") as f:
-                tensors = {k: f.get_tensor(k).float() for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
+                tensors = {k: f.get_tensor(k).float() for k in wanted}
                 meta = dict(f.metadata() or {})
         except Exception as exc:
             raise MissingWeightsError(f"{name} weights {self.weights_path} are not a readable safetensors file ({exc}); expected {expected}.") from exc
@@ -339,7 +344,7 @@ def _import_target(target: str) -> Any:
     if module_name.endswith(".py") or os.sep in module_name:
         path = Path(module_name).expanduser().resolve()
         if not path.is_file():
-            raise EvaluationError(f"python classifier file {path} does not exist.")
+            raise EvaluationError(f"python classifier file {path} does not exist; check the path in --classifier.")
         mod_name = f"safesteer_eval_plugin_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
         if mod_name in sys.modules:
             module = sys.modules[mod_name]

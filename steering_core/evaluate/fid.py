@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..fileformat import read_header
 from .clip_models import as_pil, load_clip, resolve_device
 from .errors import EvaluationError, MissingPackageError, MissingWeightsError
 
@@ -78,7 +79,7 @@ def fid_from_features(features1: np.ndarray, features2: np.ndarray) -> float:
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
     path = Path(folder).expanduser()
     if not path.is_dir():
-        raise EvaluationError(f"FID reference folder {path} does not exist.")
+        raise EvaluationError(f"FID reference folder {path} does not exist; check --fid-reference.")
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if len(files) < 2:
         raise EvaluationError(f"FID reference folder {path} holds {len(files)} image(s); it needs at least 2 ({', '.join(IMAGE_SUFFIXES)}).")
@@ -103,6 +104,7 @@ class InceptionFeatures:
             raise MissingPackageError("FID with inception features needs torchvision (pip install torchvision).") from exc
         from safetensors.torch import load_file
 
+        read_header(self.path, max_bytes=1 << 30)  # a safetensors file of a sane size, checked before loading
         try:
             state = load_file(str(self.path))
         except Exception as exc:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import PromptDataError
+from ..errors import PromptDataError, show_path
 
 PROMPT_COLUMNS = ("prompt",)
 SEED_COLUMNS = ("seed", "sd_seed", "evaluation_seed")
@@ -78,7 +78,7 @@ def _parse_int(text: str, what: str, row: int, path: Path) -> int | None:
     try:
         value = float(text) if any(c in text for c in ".eE") else int(text)
     except ValueError as exc:
-        raise PromptDataError(f"{path}, data row {row}: {what} {text!r} is not a number.") from exc
+        raise PromptDataError(f"{path}, data row {row}: {what} {text!r} is not a number; write a number or leave the cell empty.") from exc
     if isinstance(value, float):
         if not math.isfinite(value) or value != int(value):
             raise PromptDataError(f"{path}, data row {row}: {what} {text!r} is not a whole number.")
@@ -93,10 +93,13 @@ def _parse_float(text: str, what: str, row: int, path: Path) -> float | None:
     try:
         value = float(text)
     except ValueError as exc:
-        raise PromptDataError(f"{path}, data row {row}: {what} {text!r} is not a number.") from exc
+        raise PromptDataError(f"{path}, data row {row}: {what} {text!r} is not a number; write a number or leave the cell empty.") from exc
     if not math.isfinite(value):
         raise PromptDataError(f"{path}, data row {row}: {what} {text!r} is not finite.")
     return value
+
+
+MAX_PROMPT_FILE_BYTES = 256 << 20
 
 
 def split_categories(text: str) -> tuple[str, ...]:
@@ -123,17 +126,26 @@ def read_prompt_file(
     """
     file_path = Path(path)
     if not file_path.is_file():
-        raise PromptDataError(f"prompt file {file_path} does not exist.")
+        raise PromptDataError(f"prompt file {show_path(file_path)} does not exist or is not a file; check the --prompts path.")
+    if file_path.stat().st_size > MAX_PROMPT_FILE_BYTES:
+        raise PromptDataError(f"prompt file {show_path(file_path)} is over {MAX_PROMPT_FILE_BYTES >> 20} MiB; split it or "
+                              "select rows with --start / --max-prompts from a smaller file.")
     raw = file_path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise PromptDataError(f"prompt file {file_path} is not UTF-8 text; save it as UTF-8.") from exc
-    reader = csv.reader(io.StringIO(text))
+    try:
+        # strict: an unclosed quote is an error, not a prompt swallowing the rest of the file
+        table = list(csv.reader(io.StringIO(text), strict=True))
+    except csv.Error as exc:
+        raise PromptDataError(f"prompt file {show_path(file_path)} is not valid CSV ({exc}); check the quotes there "
+                              "(a prompt holding a comma or a quote is written \"...\" with inner quotes doubled).") from None
+    reader = iter(table)
     try:
         header = next(reader)
     except StopIteration:
-        raise PromptDataError(f"prompt file {file_path} is empty; expected a CSV with a header row (prompt, seed, guidance, categories).") from None
+        raise PromptDataError(f"prompt file {file_path} is empty; give a CSV with a header row (prompt, seed, guidance, categories).") from None
     header = [h.strip() for h in header]
     if len({h.lower() for h in header}) != len(header):
         raise PromptDataError(f"prompt file {file_path}: repeated column names in the header {header}.")
@@ -149,7 +161,7 @@ def read_prompt_file(
     if cols["prompt"] is None:
         raise PromptDataError(
             f"prompt file {file_path} has no 'prompt' column (its columns: {', '.join(header) or 'none'}). "
-            "Expected I2P's shape: prompt, sd_seed (or seed / evaluation_seed), sd_guidance_scale (or guidance), categories."
+            "Give a CSV in I2P's shape: prompt, sd_seed (or seed / evaluation_seed), sd_guidance_scale (or guidance), categories."
         )
     used = {c for c in cols.values() if c is not None}
     index_of = {h: i for i, h in enumerate(header)}
@@ -185,7 +197,7 @@ def read_prompt_file(
         wanted = {c.strip().lower() for c in categories if c.strip()}
         rows = [r for r in rows if wanted & {c.lower() for c in r.categories}]
         if not rows:
-            raise PromptDataError(f"no prompt in {file_path} has any of the categories {sorted(wanted)}.")
+            raise PromptDataError(f"no prompt in {file_path} has any of the categories {sorted(wanted)}; check the --category values.")
     if start < 0:
         raise PromptDataError(f"start must be >= 0, got {start}.")
     rows = rows[start:]

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import math
 import queue
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,7 @@ from .classifiers import (
     build_classifier,
     classifier_key,
 )
+from ..errors import printable
 from .client import ComfyClient, PromptOutcome
 from .clip_score import ClipScorer
 from .errors import (
@@ -123,12 +126,25 @@ class EvalResult:
 
 
 def parse_strengths(text: str | Sequence[float]) -> list[float]:
-    values = [float(v) for v in (text.replace(";", ",").split(",") if isinstance(text, str) else text) if str(v).strip() != ""]
+    """``"0,1,3,5"`` (or a list) -> finite floats, at least one, no repeats; anything else is an EvaluationError."""
+    parts = [v for v in (text.replace(";", ",").split(",") if isinstance(text, str) else text) if str(v).strip() != ""]
+    values = []
+    for v in parts:
+        try:
+            value = float(v)
+        except (TypeError, ValueError):
+            raise EvaluationError(f"--strengths: {printable(v, 40)!r} is not a number; give a comma list such as "
+                                  "0,1,3,5 (negative values: --strengths=-1,0,1).") from None
+        if not math.isfinite(value):
+            raise EvaluationError(f"--strengths: {value} is not a finite number; give values such as 0,1,3,5.")
+        values.append(value)
+    if len(values) > 1000:
+        raise EvaluationError(f"--strengths: {len(values)} values; give at most 1000.")
     if not values:
         raise EvaluationError("give at least one strength (for example 0,1,3,5).")
     labels = [fmt_strength(v) for v in values]
     if len(set(labels)) != len(labels):
-        raise EvaluationError(f"repeated strengths in {labels}.")
+        raise EvaluationError(f"repeated strengths in {labels}; give each strength once.")
     return values
 
 
@@ -435,8 +451,12 @@ def _features(store: RunStore, extractor: Any, rels: Sequence[str], key: str, ab
     cache_path = store.features_dir / f"{key}.npz"
     cache: dict[str, np.ndarray] = {}
     if cache_path.is_file():
-        with np.load(cache_path, allow_pickle=False) as data:
-            cache = {k: data[k] for k in data.files}
+        try:
+            with np.load(cache_path, allow_pickle=False) as data:
+                cache = {k: data[k] for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile):
+            cache = {}  # a damaged cache is only a cache: recompute
+
 
     def tag(rel: str) -> str:
         path = Path(rel) if absolute else store.out / rel

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import printable, show_path
 from .errors import EvaluationError
 
 PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -50,7 +51,7 @@ class Binding:
         name, sep, target = text.partition("=")
         node, dot, inp = target.strip().rpartition(".")
         if not sep or not dot or not name.strip() or not node or not inp:
-            raise EvaluationError(f"binding {text!r} is not NAME=NODE.INPUT (for example strength=12.strength or prompt=6.text).")
+            raise EvaluationError(f"binding {text!r}: write it as NAME=NODE.INPUT (for example strength=12.strength or prompt=6.text).")
         return cls(name.strip(), node.strip(), inp.strip())
 
     def __str__(self) -> str:
@@ -111,11 +112,16 @@ class WorkflowTemplate:
     def load(cls, path: str | os.PathLike[str], **kwargs: Any) -> WorkflowTemplate:
         file_path = Path(path)
         if not file_path.is_file():
-            raise EvaluationError(f"workflow template {file_path} does not exist.")
+            raise EvaluationError(f"workflow template {show_path(file_path)} does not exist or is not a file; check the "
+                                  "--template path.")
+        if file_path.stat().st_size > 64 << 20:
+            raise EvaluationError(f"workflow template {show_path(file_path)} is over 64 MiB; export the workflow again "
+                                  "with ComfyUI's Export (API).")
         try:
             graph = json.loads(file_path.read_text(encoding="utf-8-sig"))
-        except json.JSONDecodeError as exc:
-            raise EvaluationError(f"workflow template {file_path} is not valid JSON: {exc}") from exc
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise EvaluationError(f"workflow template {show_path(file_path)} is not valid JSON ({printable(exc, 120)}); "
+                                  "export it again with ComfyUI's Export (API).") from None
         return cls(graph, source=str(file_path), **kwargs)
 
     @staticmethod
@@ -129,7 +135,8 @@ class WorkflowTemplate:
                 "and pass that file."
             )
         if not isinstance(graph, Mapping) or not graph:
-            raise EvaluationError(f"{source} is not an API-format ComfyUI prompt ({{\"<id>\": {{\"class_type\", \"inputs\"}}}}).")
+            raise EvaluationError(f"{source} is not an API-format ComfyUI prompt ({{\"<id>\": {{\"class_type\", \"inputs\"}}}}); export it with "
+                                  "ComfyUI's Workflow > Export (API).")
         out: dict[str, Any] = {}
         for node_id, node in graph.items():
             if not isinstance(node, Mapping) or "class_type" not in node:
