@@ -304,7 +304,7 @@ def _cuda_check(sae: SparseAutoencoder, features: SafetyFeatures, tokens: torch.
 
 
 def _fast_full_row(sae: SparseAutoencoder, features: SafetyFeatures, tokens: torch.Tensor, source: str,
-                   rounds: int, device: torch.device, repeats: int = 3) -> dict[str, Any]:
+                   rounds: int, device: torch.device, repeats: int = 3, cross_check: bool = False) -> dict[str, Any]:
     sae_dev = sae.copy().to(device)
     x = tokens.to(device, torch.float32)
     steerers = {path: SAESteerer(sae_dev, features, SAESteerConfig(beta=BETA, gamma=GAMMA, path=path)) for path in PATHS}
@@ -325,8 +325,66 @@ def _fast_full_row(sae: SparseAutoencoder, features: SafetyFeatures, tokens: tor
         if bool(both.any()) else None,
         "target_ratio": None,
     }
-    if device.type == "cuda":
+    if cross_check or device.type == "cuda":
         row["cuda_check"] = _cuda_check(sae, features, tokens, device)
+    return row
+
+
+# ---------------------------------------------------------------------------------- 4. device memory
+def _tensor_bytes(tensors: list[torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def memory_row(device: torch.device, hidden: int = 3072, expansion: int = EXPANSION, n_harmful: int = N_HARMFUL,
+               n_safe: int = N_SAFE, sites: int = 4, tokens: int = 2 * 4096, target_mb: float = 64.0) -> dict[str, Any]:
+    """What SAE Blend/Repel keeps on the model's device per site, at FLUX scale by default (hidden 3072,
+    16x SAE, 2 x 4096 image tokens per call), fast and full path.
+
+    ``resident_bytes``: the steerer's per-device constants (``SAESteerer._on``), plus on the full path the
+    SAE it runs there. On CUDA the SAE lives on the CPU (as the node loads it) and the figures are
+    ``torch.cuda.memory_allocated`` before / after the steerer's first call; on the CPU they are the tensors'
+    own bytes (a proxy: the CPU is the SAE's home, so nothing is copied). ``call_peak_bytes``: the peak
+    allocated during one call above the input, its output (one activation tensor) excluded.
+    """
+    from .common import peak_extra_bytes
+
+    sae = SparseAutoencoder(hidden, expansion * hidden, k=TOPK, seed=3)
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(tokens, hidden, generator=gen)
+    with torch.no_grad():
+        sae.b_dec.copy_(x.mean(0))
+    latents = torch.randperm(sae.d_sae, generator=gen)[:n_harmful + n_safe]
+    features = SafetyFeatures(harmful=latents[:n_harmful], harmful_effect=torch.ones(n_harmful),
+                              fast_threshold=torch.zeros(n_harmful), safe=latents[n_harmful:],
+                              safe_profile=torch.full((n_safe,), 0.1), harm_scale=1.0)
+    x_dev = x.to(device)
+    out_bytes = x.numel() * x.element_size()
+    row: dict[str, Any] = {"bench": "sae_device_memory", "mode": "per site", "hidden": hidden,
+                           "d_sae": sae.d_sae, "n_harmful": n_harmful, "n_safe": n_safe, "tokens": tokens,
+                           "sites": sites, "device": str(device),
+                           "sae_bytes": _tensor_bytes([sae.W_enc, sae.W_dec, sae.b_enc, sae.b_dec]),
+                           "target_mb": target_mb, "target_ratio": None}
+    for path in PATHS:
+        steerer = SAESteerer(sae, features, SAESteerConfig(beta=BETA, gamma=GAMMA, path=path))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            before = torch.cuda.memory_allocated(device)
+            steerer(x_dev)
+            torch.cuda.synchronize(device)
+            resident = torch.cuda.memory_allocated(device) - before
+        else:
+            held = steerer._on(device, full=path == "full")
+            resident = _tensor_bytes([held.w_enc, held.b_enc, held.b_in, held.theta, held.atoms, held.safe_vec,
+                                      held.gram])
+            if path == "full":
+                resident += row["sae_bytes"]
+        peak = peak_extra_bytes(lambda s=steerer: s(x_dev), device)
+        row[f"{path}_resident_bytes"] = int(resident)
+        row[f"{path}_resident_mb"] = resident / 2**20
+        row[f"{path}_call_peak_extra_mb"] = max(0, peak - out_bytes) / 2**20
+        row[f"{path}_gated_fraction"] = float(steerer.stats.last_gated / max(1, steerer.stats.last_tokens))
+    row["fast_total_mb"] = sites * row["fast_resident_mb"]
+    row["ok"] = row["fast_resident_mb"] <= target_mb
     return row
 
 
@@ -389,8 +447,10 @@ def run(device: torch.device, dtype: torch.dtype = torch.float32, latent: tuple[
         rounds: int = 3, paths: tuple[str, ...] = PATHS, threads: int | None = 2, target_ratio: float | None = 1.03,
         steer_tokens: int = STEER_TOKENS, steer_rounds: int = 3, repeats: int = 5, train_rows: int = 16384, train_batch: int = 1024,
         train_steps: int = 40, train_rounds: int = 5, dense_steps: int = 20,
-        host: bool | None = None) -> list[dict[str, Any]]:
-    """Rows of the three measurements (module docstring); ``host`` None: use ComfyUI when it is installed."""
+        host: bool | None = None, cross_check: bool = False, steps_only: bool = False) -> list[dict[str, Any]]:
+    """Rows of the three measurements (module docstring); ``host`` None: use ComfyUI when it is installed;
+    ``steps_only``: only the steered-step rows (for a second dtype); ``cross_check``: compare both paths with
+    the CPU's results (always on CUDA)."""
     previous_threads = torch.get_num_threads()
     if threads is not None and device.type == "cpu":
         torch.set_num_threads(threads)
@@ -413,6 +473,8 @@ def run(device: torch.device, dtype: torch.dtype = torch.float32, latent: tuple[
             bundle = SafetySAE(entries, {"class": "Flux", "hidden_size": hidden, "note": "benchmark: random SAEs"})
             rows += _steer_step_rows(nodes, model, step, bundle, acts, sites, latent, text_tokens, hidden, double, single,
                                      rounds, paths, target_ratio, device, dtype, repeats)
+            if steps_only:
+                return rows
             first = entries[0]
             tokens = acts[sites[0]][:steer_tokens]
             source = f"flux block activations at {sites[0]} (img tokens, cond + uncond, seeds 0..)"
@@ -422,7 +484,9 @@ def run(device: torch.device, dtype: torch.dtype = torch.float32, latent: tuple[
             tokens = torch.randn(steer_tokens, hidden, generator=torch.Generator().manual_seed(4)) * 3.0 + 1.0
             source = "gaussian (no ComfyUI host)"
             sae, features = site_sae(tokens, seed=10)
-        rows.append(_fast_full_row(sae, features, tokens, source, steer_rounds, device, repeats))
+        if steps_only:
+            return rows
+        rows.append(_fast_full_row(sae, features, tokens, source, steer_rounds, device, repeats, cross_check))
         rows[-1]["selection"] = dict(features.stats)
         rows.append(_train_row(hidden, train_rows, train_batch, train_steps, train_rounds, dense_steps, device))
         return rows
@@ -449,6 +513,12 @@ def profile(device: torch.device, path: str = "fast", rounds: int = 3, row_limit
 QUICK: dict[str, Any] = {"latent": (1, 16, 16, 16), "text_tokens": 16, "hidden": 256, "double": 2, "single": 2,
                          "rounds": 2, "repeats": 2, "target_ratio": None, "steer_tokens": 256, "steer_rounds": 2, "train_rows": 1024,
                          "train_batch": 256, "train_steps": 3, "train_rounds": 2, "dense_steps": 2}
+
+
+#: FLUX.1's own size (``run_all.py --scale flux``, for a GPU), as bench_dit.FLUX; SAEs of 16 x 3072 latents.
+FLUX: dict[str, Any] = {"latent": bench_dit.FLUX["latent"], "text_tokens": bench_dit.FLUX["text_tokens"],
+                        "hidden": bench_dit.FLUX["hidden"], "double": bench_dit.FLUX["double"],
+                        "single": bench_dit.FLUX["single"], "steer_tokens": 8192, "train_rows": 65536}
 
 
 def main() -> int:
