@@ -21,9 +21,10 @@ target for comparison. The tiny hidden size makes the blocks cheap relative to t
 update (block work grows like H^2 per token, steering like H), so a real FLUX (H = 3072) pays
 proportionally less than this model.
 
-Timing: each round runs the plain step and each steered step once (order rotated per round); ``ratio``
-is the median over rounds of steered / plain wall time within a round, ``cpu_ratio`` the same for this
-process's CPU time, ``ratio_of_medians`` the plain ratio of medians. On a shared 2-core VM, host load can
+Timing (``common.compare``): each round runs the plain step and each steered step once (order rotated
+per round); a repeat's ratio is the median over its rounds of steered / plain wall time within a round;
+``ratio`` is the median over ``repeats`` repeats, with ``ratio_min`` / ``ratio_max``, and ``cpu_ratio`` the
+same for this process's CPU time. On a shared 2-core VM, host load can
 make every step several times slower for minutes at a time (0.4 s -> 5 s seen); in that state
 memory-bound ops (all of the steering) slow down more than the matmuls and every ratio rises ("add"
 about 1.08), so compare figures taken in the same state (``plain_step_s`` tells).
@@ -37,7 +38,6 @@ import asyncio
 import atexit
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -49,14 +49,13 @@ import torch
 
 import steering_core as sc
 
-from .common import profile_tables, round_robin_times
+from .common import compare, profile_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK_NAME = "safesteer"
 NODE_ID = "SafeSteerDiTSteer"
 
 HIDDEN = 256
-HEADS = 2
 DOUBLE = 4
 SINGLE = 8
 LATENT = (1, 16, 64, 64)       # patch 2 -> 32 x 32 = 1024 image tokens
@@ -153,9 +152,10 @@ def build_flux(device: torch.device, dtype: torch.dtype, hidden: int = HIDDEN, d
 
     tiny = _tiny_models()
     cfg = tiny.arch("flux").config(context_dim=CONTEXT_DIM, pooled_dim=POOLED_DIM)
-    cfg.update(hidden_size=hidden, num_heads=HEADS, mlp_ratio=4.0, depth=double, depth_single_blocks=single,
-               axes_dim=[16, 56, 56] if hidden // HEADS == 128 else cfg["axes_dim"])
-    assert sum(cfg["axes_dim"]) == hidden // HEADS, cfg
+    heads = max(1, hidden // 128)  # FLUX's head size; hidden 256 -> 2 heads, 3072 -> 24
+    cfg.update(hidden_size=hidden, num_heads=heads, mlp_ratio=4.0, depth=double, depth_single_blocks=single,
+               axes_dim=[16, 56, 56] if hidden // heads == 128 else cfg["axes_dim"])
+    assert sum(cfg["axes_dim"]) == hidden // heads, cfg
     model_config = sm.Flux(cfg)
     model_config.set_inference_dtype(dtype, None)
     base = model_config.get_model({}, "")
@@ -201,21 +201,22 @@ def _probe(model: Any, log: list[dict[str, Any]]) -> Any:
 
 def run(device: torch.device, dtype: torch.dtype = torch.float32, latent: tuple[int, ...] = LATENT,
         text_tokens: int = TEXT_TOKENS, hidden: int = HIDDEN, double: int = DOUBLE, single: int = SINGLE,
-        rounds: int = 9, modes: tuple[str, ...] = MODES, threads: int | None = 2,
-        target_ratio: float | None = 1.05) -> list[dict[str, Any]]:
+        rounds: int = 3, modes: tuple[str, ...] = MODES, threads: int | None = 2,
+        target_ratio: float | None = 1.05, repeats: int = 3) -> list[dict[str, Any]]:
     """Rows (one per mode) for steered vs unsteered 1-step KSampler calls; ``threads`` sets torch's CPU
     threads for the run (restored after; None leaves them)."""
     previous_threads = torch.get_num_threads()
     if threads is not None and device.type == "cpu":
         torch.set_num_threads(threads)
     try:
-        return _run(device, dtype, latent, text_tokens, hidden, double, single, rounds, modes, target_ratio)
+        return _run(device, dtype, latent, text_tokens, hidden, double, single, rounds, modes, target_ratio, repeats)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _run(device: torch.device, dtype: torch.dtype, latent: tuple[int, ...], text_tokens: int, hidden: int, double: int,
-         single: int, rounds: int, modes: tuple[str, ...], target_ratio: float | None) -> list[dict[str, Any]]:
+         single: int, rounds: int, modes: tuple[str, ...], target_ratio: float | None,
+         repeats: int) -> list[dict[str, Any]]:
     nodes = _host(device)
     node = nodes.NODE_CLASS_MAPPINGS[NODE_ID]
     model = build_flux(device, dtype, hidden, double, single)
@@ -249,24 +250,19 @@ def _run(device: torch.device, dtype: torch.dtype, latent: tuple[int, ...], text
             raise RuntimeError(f"mode {mode}: the steered calls were not a cond+uncond batch steered at all "
                                f"{len(expected)} blocks: {log}")
         checks[mode] = {"steer_model_s": steer_model_s, "max_abs_diff": diff, "model_calls": len(log)}
-    # one round = the plain step and each steered step once (order rotated per round); ratio = median over
-    # rounds of steered / plain within the round
+    # one round = the plain step and each steered step once (order rotated per round); a repeat's ratio =
+    # median over its rounds of steered / plain within the round; rows give the median over repeats + range
     fns = {"plain": lambda: step(model), **{mode: (lambda m=m: step(m)) for mode, m in steered.items()}}
-    times = round_robin_times(fns, device, rounds=rounds)
+    stats = compare(fns, "plain", device, repeats=repeats, rounds=rounds)
     rows = []
     for mode in modes:
-        wall, cpu, plain_wall, plain_cpu = times[mode]["wall"], times[mode]["cpu"], times["plain"]["wall"], times["plain"]["cpu"]
-        pair = [a / b for a, b in zip(wall, plain_wall)]
         rows.append({
             "bench": "dit_steer_step", "mode": mode, "model": "flux", "hidden": hidden, "double_blocks": double,
             "single_blocks": single, "latent": list(latent), "image_tokens": image_tokens, "text_tokens": text_tokens,
             "context_dim": CONTEXT_DIM, "categories": K, "batch": 2 * latent[0], "cfg": CFG, "cond_only": False,
             "sites": "all", "stream": "both", "space": "conditioning", "steered_blocks": len(expected),
             "dtype": str(dtype).replace("torch.", ""), "device": str(device), "threads": torch.get_num_threads(),
-            "rounds": rounds, "steered_step_s": statistics.median(wall), "plain_step_s": statistics.median(plain_wall),
-            "ratio": statistics.median(pair), "ratio_of_medians": statistics.median(wall) / statistics.median(plain_wall),
-            "round_ratios": pair, "steered_step_cpu_s": statistics.median(cpu), "plain_step_cpu_s": statistics.median(plain_cpu),
-            "cpu_ratio": statistics.median(a / b for a, b in zip(cpu, plain_cpu)),
+            **stats[mode], "steered_step_s": stats[mode]["seconds"], "plain_step_s": stats[mode]["reference_seconds"],
             **checks[mode], "plain_abs_max": plain.abs().max().item(), "target_ratio": target_ratio,
         })
     return rows
@@ -307,8 +303,13 @@ def main() -> int:
 
 #: smaller shapes for ``run_all.py --quick``: the same code path and checks in seconds. Its step (~0.1 s) is
 #: mostly sampler set-up and its ratio mostly noise, so it carries no target.
-QUICK: dict[str, Any] = {"latent": (1, 16, 16, 16), "text_tokens": 16, "hidden": 256, "double": 1, "single": 2, "rounds": 3,
-                         "target_ratio": None}
+QUICK: dict[str, Any] = {"latent": (1, 16, 16, 16), "text_tokens": 16, "hidden": 256, "double": 1, "single": 2, "rounds": 2,
+                         "repeats": 2, "target_ratio": None}
+
+#: FLUX.1's own size (``run_all.py --scale flux``, for a GPU): hidden 3072 (24 heads of 128), 19 double + 38
+#: single blocks (57), a 1024x1024 image (128x128 latent -> 4096 image tokens) and 512 T5 tokens.
+FLUX: dict[str, Any] = {"latent": (1, 16, 128, 128), "text_tokens": 512, "hidden": 3072, "double": 19, "single": 38,
+                        "rounds": 3, "repeats": 3}
 
 
 if __name__ == "__main__":  # python -m bench.bench_dit [--quick] [--profile add]

@@ -80,7 +80,7 @@ from .bench_dit import (
     build_flux,
     host_available,
 )
-from .common import profile_tables, round_robin_times
+from .common import compare, profile_tables, round_robin_times, spread
 
 NODE_ID = "SafeSteerSAEBlendRepel"
 EXPANSION = 16
@@ -202,7 +202,7 @@ def _steerer_seconds(bundle: SafetySAE, acts: dict[Site, torch.Tensor], sites: t
 def _steer_step_rows(nodes: Any, model: Any, step: Any, bundle: SafetySAE, acts: dict[Site, torch.Tensor],
                      sites: tuple[Site, ...], latent: tuple[int, ...], text_tokens: int, hidden: int, double: int,
                      single: int, rounds: int, paths: tuple[str, ...], target_ratio: float | None, device: torch.device,
-                     dtype: torch.dtype) -> list[dict[str, Any]]:
+                     dtype: torch.dtype, repeats: int = 3) -> list[dict[str, Any]]:
     node = nodes.NODE_CLASS_MAPPINGS[NODE_ID]
     plain = step(model)
     if not torch.equal(plain, step(model)):
@@ -237,14 +237,13 @@ def _steer_step_rows(nodes: Any, model: Any, step: Any, bundle: SafetySAE, acts:
         steerers[path] = editors
         checks[path] = {"steer_model_s": steer_model_s, "max_abs_diff": diff, "model_calls": len(log)}
     fns = {"plain": lambda: step(model), **{path: (lambda m=m: step(m)) for path, m in steered.items()}}
-    times = round_robin_times(fns, device, rounds=rounds)
+    ratios = compare(fns, "plain", device, repeats=repeats, rounds=rounds)
     alone = _steerer_seconds(bundle, acts, sites, batch * image_tokens, batch, paths, rounds, device)
     rows = []
     for path in paths:
-        wall, cpu, plain_wall, plain_cpu = times[path]["wall"], times[path]["cpu"], times["plain"]["wall"], times["plain"]["cpu"]
-        pair = [a / b for a, b in zip(wall, plain_wall)]
         stats = {str(s): st.stats for s, st in steerers[path].items()}
         tokens, gated = sum(s.tokens for s in stats.values()), sum(s.gated for s in stats.values())
+        plain_s = ratios[path]["reference_seconds"]
         rows.append({
             "bench": "sae_steer_step", "mode": path, "path": path, "model": "flux", "hidden": hidden,
             "double_blocks": double, "single_blocks": single, "latent": list(latent), "image_tokens": image_tokens,
@@ -255,12 +254,8 @@ def _steer_step_rows(nodes: Any, model: Any, step: Any, bundle: SafetySAE, acts:
             "gated_fraction_per_site": {k: (s.gated / s.tokens if s.tokens else 0.0) for k, s in stats.items()},
             "max_active_set_rounds": max(s.max_rounds for s in stats.values()),
             "dtype": str(dtype).replace("torch.", ""), "device": str(device), "threads": torch.get_num_threads(),
-            "rounds": rounds, "steered_step_s": statistics.median(wall), "plain_step_s": statistics.median(plain_wall),
-            "ratio": statistics.median(pair), "ratio_of_medians": statistics.median(wall) / statistics.median(plain_wall),
-            "round_ratios": pair, "steered_step_cpu_s": statistics.median(cpu),
-            "plain_step_cpu_s": statistics.median(plain_cpu),
-            "cpu_ratio": statistics.median(a / b for a, b in zip(cpu, plain_cpu)),
-            "steerers_alone_s": alone[path], "steerers_alone_share": alone[path] / statistics.median(plain_wall),
+            **ratios[path], "steered_step_s": ratios[path]["seconds"], "plain_step_s": plain_s,
+            "steerers_alone_s": alone[path], "steerers_alone_share": alone[path] / plain_s,
             **checks[path], "plain_abs_max": plain.abs().max().item(),
             "target_ratio": target_ratio if path == "fast" else None,
         })
@@ -309,23 +304,20 @@ def _cuda_check(sae: SparseAutoencoder, features: SafetyFeatures, tokens: torch.
 
 
 def _fast_full_row(sae: SparseAutoencoder, features: SafetyFeatures, tokens: torch.Tensor, source: str,
-                   rounds: int, device: torch.device) -> dict[str, Any]:
+                   rounds: int, device: torch.device, repeats: int = 3, cross_check: bool = False) -> dict[str, Any]:
     sae_dev = sae.copy().to(device)
     x = tokens.to(device, torch.float32)
     steerers = {path: SAESteerer(sae_dev, features, SAESteerConfig(beta=BETA, gamma=GAMMA, path=path)) for path in PATHS}
     gates = {path: s.active_mask(x) for path, s in steerers.items()}
     outs = {path: s(x) for path, s in steerers.items()}
     both = gates["fast"] & gates["full"]
-    times = round_robin_times({path: (lambda s=s: s(x)) for path, s in steerers.items()}, device, rounds=rounds)
-    fast, full = times["fast"]["wall"], times["full"]["wall"]
-    pair = [b / a for a, b in zip(fast, full)]
+    stats = compare({path: (lambda s=s: s(x)) for path, s in steerers.items()}, "fast", device, repeats=repeats,
+                    rounds=rounds)["full"]
     row = {
         "bench": "sae_fast_vs_full", "mode": "full/fast", "tokens": int(x.shape[0]), "hidden": sae.d_in,
         "d_sae": sae.d_sae, "k": sae.k, "n_harmful": int(features.harmful.numel()), "beta": BETA, "gamma": GAMMA,
-        "tokens_source": source, "device": str(device), "threads": torch.get_num_threads(), "rounds": rounds,
-        "fast_s": statistics.median(fast), "full_s": statistics.median(full), "ratio": statistics.median(pair),
-        "ratio_of_medians": statistics.median(full) / statistics.median(fast), "round_ratios": pair,
-        "cpu_ratio": statistics.median(b / a for a, b in zip(times["fast"]["cpu"], times["full"]["cpu"])),
+        "tokens_source": source, "device": str(device), "threads": torch.get_num_threads(), **stats,
+        "fast_s": stats["reference_seconds"], "full_s": stats["seconds"],
         "gate_agreement": float((gates["fast"] == gates["full"]).float().mean()),
         "gated_fraction_fast": float(gates["fast"].float().mean()),
         "gated_fraction_full": float(gates["full"].float().mean()),
@@ -333,8 +325,66 @@ def _fast_full_row(sae: SparseAutoencoder, features: SafetyFeatures, tokens: tor
         if bool(both.any()) else None,
         "target_ratio": None,
     }
-    if device.type == "cuda":
+    if cross_check or device.type == "cuda":
         row["cuda_check"] = _cuda_check(sae, features, tokens, device)
+    return row
+
+
+# ---------------------------------------------------------------------------------- 4. device memory
+def _tensor_bytes(tensors: list[torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def memory_row(device: torch.device, hidden: int = 3072, expansion: int = EXPANSION, n_harmful: int = N_HARMFUL,
+               n_safe: int = N_SAFE, sites: int = 4, tokens: int = 2 * 4096, target_mb: float = 64.0) -> dict[str, Any]:
+    """What SAE Blend/Repel keeps on the model's device per site, at FLUX scale by default (hidden 3072,
+    16x SAE, 2 x 4096 image tokens per call), fast and full path.
+
+    ``resident_bytes``: the steerer's per-device constants (``SAESteerer._on``), plus on the full path the
+    SAE it runs there. On CUDA the SAE lives on the CPU (as the node loads it) and the figures are
+    ``torch.cuda.memory_allocated`` before / after the steerer's first call; on the CPU they are the tensors'
+    own bytes (a proxy: the CPU is the SAE's home, so nothing is copied). ``call_peak_bytes``: the peak
+    allocated during one call above the input, its output (one activation tensor) excluded.
+    """
+    from .common import peak_extra_bytes
+
+    sae = SparseAutoencoder(hidden, expansion * hidden, k=TOPK, seed=3)
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(tokens, hidden, generator=gen)
+    with torch.no_grad():
+        sae.b_dec.copy_(x.mean(0))
+    latents = torch.randperm(sae.d_sae, generator=gen)[:n_harmful + n_safe]
+    features = SafetyFeatures(harmful=latents[:n_harmful], harmful_effect=torch.ones(n_harmful),
+                              fast_threshold=torch.zeros(n_harmful), safe=latents[n_harmful:],
+                              safe_profile=torch.full((n_safe,), 0.1), harm_scale=1.0)
+    x_dev = x.to(device)
+    out_bytes = x.numel() * x.element_size()
+    row: dict[str, Any] = {"bench": "sae_device_memory", "mode": "per site", "hidden": hidden,
+                           "d_sae": sae.d_sae, "n_harmful": n_harmful, "n_safe": n_safe, "tokens": tokens,
+                           "sites": sites, "device": str(device),
+                           "sae_bytes": _tensor_bytes([sae.W_enc, sae.W_dec, sae.b_enc, sae.b_dec]),
+                           "target_mb": target_mb, "target_ratio": None}
+    for path in PATHS:
+        steerer = SAESteerer(sae, features, SAESteerConfig(beta=BETA, gamma=GAMMA, path=path))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            before = torch.cuda.memory_allocated(device)
+            steerer(x_dev)
+            torch.cuda.synchronize(device)
+            resident = torch.cuda.memory_allocated(device) - before
+        else:
+            held = steerer._on(device, full=path == "full")
+            resident = _tensor_bytes([held.w_enc, held.b_enc, held.b_in, held.theta, held.atoms, held.safe_vec,
+                                      held.gram])
+            if path == "full":
+                resident += row["sae_bytes"]
+        peak = peak_extra_bytes(lambda s=steerer: s(x_dev), device)
+        row[f"{path}_resident_bytes"] = int(resident)
+        row[f"{path}_resident_mb"] = resident / 2**20
+        row[f"{path}_call_peak_extra_mb"] = max(0, peak - out_bytes) / 2**20
+        row[f"{path}_gated_fraction"] = float(steerer.stats.last_gated / max(1, steerer.stats.last_tokens))
+    row["fast_total_mb"] = sites * row["fast_resident_mb"]
+    row["ok"] = row["fast_resident_mb"] <= target_mb
     return row
 
 
@@ -386,7 +436,7 @@ def _train_row(hidden: int, rows: int, batch: int, steps: int, rounds: int, dens
         "tokens_per_second": sum(r.tokens for r in timed) / sum(r.seconds for r in timed),
         "round_tokens_per_second": [r.tokens_per_second for r in timed],
         "train_step_s": statistics.median(train_step), "dense_step_s": statistics.median(dense_step),
-        "ratio": statistics.median(pair), "round_ratios": pair, "train_call_s": statistics.median(times["train"]["wall"]),
+        **spread(pair), "train_call_s": statistics.median(times["train"]["wall"]),
         "normalized_mse": last.normalized_mse, "l0": last.l0, "lr": last.lr, "target_ratio": None,
     }
 
@@ -394,11 +444,13 @@ def _train_row(hidden: int, rows: int, batch: int, steps: int, rounds: int, dens
 # ---------------------------------------------------------------------------------- run
 def run(device: torch.device, dtype: torch.dtype = torch.float32, latent: tuple[int, ...] = LATENT,
         text_tokens: int = TEXT_TOKENS, hidden: int = HIDDEN, double: int = DOUBLE, single: int = SINGLE,
-        rounds: int = 15, paths: tuple[str, ...] = PATHS, threads: int | None = 2, target_ratio: float | None = 1.05,
-        steer_tokens: int = STEER_TOKENS, steer_rounds: int = 15, train_rows: int = 16384, train_batch: int = 1024,
+        rounds: int = 3, paths: tuple[str, ...] = PATHS, threads: int | None = 2, target_ratio: float | None = 1.03,
+        steer_tokens: int = STEER_TOKENS, steer_rounds: int = 3, repeats: int = 5, train_rows: int = 16384, train_batch: int = 1024,
         train_steps: int = 40, train_rounds: int = 5, dense_steps: int = 20,
-        host: bool | None = None) -> list[dict[str, Any]]:
-    """Rows of the three measurements (module docstring); ``host`` None: use ComfyUI when it is installed."""
+        host: bool | None = None, cross_check: bool = False, steps_only: bool = False) -> list[dict[str, Any]]:
+    """Rows of the three measurements (module docstring); ``host`` None: use ComfyUI when it is installed;
+    ``steps_only``: only the steered-step rows (for a second dtype); ``cross_check``: compare both paths with
+    the CPU's results (always on CUDA)."""
     previous_threads = torch.get_num_threads()
     if threads is not None and device.type == "cpu":
         torch.set_num_threads(threads)
@@ -420,7 +472,9 @@ def run(device: torch.device, dtype: torch.dtype = torch.float32, latent: tuple[
                 entries.append(SiteSAE(str(site), "img", sae, features))
             bundle = SafetySAE(entries, {"class": "Flux", "hidden_size": hidden, "note": "benchmark: random SAEs"})
             rows += _steer_step_rows(nodes, model, step, bundle, acts, sites, latent, text_tokens, hidden, double, single,
-                                     rounds, paths, target_ratio, device, dtype)
+                                     rounds, paths, target_ratio, device, dtype, repeats)
+            if steps_only:
+                return rows
             first = entries[0]
             tokens = acts[sites[0]][:steer_tokens]
             source = f"flux block activations at {sites[0]} (img tokens, cond + uncond, seeds 0..)"
@@ -430,7 +484,9 @@ def run(device: torch.device, dtype: torch.dtype = torch.float32, latent: tuple[
             tokens = torch.randn(steer_tokens, hidden, generator=torch.Generator().manual_seed(4)) * 3.0 + 1.0
             source = "gaussian (no ComfyUI host)"
             sae, features = site_sae(tokens, seed=10)
-        rows.append(_fast_full_row(sae, features, tokens, source, steer_rounds, device))
+        if steps_only:
+            return rows
+        rows.append(_fast_full_row(sae, features, tokens, source, steer_rounds, device, repeats, cross_check))
         rows[-1]["selection"] = dict(features.stats)
         rows.append(_train_row(hidden, train_rows, train_batch, train_steps, train_rounds, dense_steps, device))
         return rows
@@ -455,8 +511,14 @@ def profile(device: torch.device, path: str = "fast", rounds: int = 3, row_limit
 #: smaller shapes for ``run_all.py --quick``: the same code paths and checks in seconds (tiny model with
 #: 2 double + 2 single blocks, 64 image tokens; a few training steps). Ratios are mostly noise: no target.
 QUICK: dict[str, Any] = {"latent": (1, 16, 16, 16), "text_tokens": 16, "hidden": 256, "double": 2, "single": 2,
-                         "rounds": 3, "target_ratio": None, "steer_tokens": 256, "steer_rounds": 3, "train_rows": 1024,
+                         "rounds": 2, "repeats": 2, "target_ratio": None, "steer_tokens": 256, "steer_rounds": 2, "train_rows": 1024,
                          "train_batch": 256, "train_steps": 3, "train_rounds": 2, "dense_steps": 2}
+
+
+#: FLUX.1's own size (``run_all.py --scale flux``, for a GPU), as bench_dit.FLUX; SAEs of 16 x 3072 latents.
+FLUX: dict[str, Any] = {"latent": bench_dit.FLUX["latent"], "text_tokens": bench_dit.FLUX["text_tokens"],
+                        "hidden": bench_dit.FLUX["hidden"], "double": bench_dit.FLUX["double"],
+                        "single": bench_dit.FLUX["single"], "steer_tokens": 8192, "train_rows": 65536}
 
 
 def main() -> int:

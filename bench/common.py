@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from typing import Callable
 
 import torch
@@ -131,3 +135,51 @@ def profile_tables(step: Callable[[object], object], models: dict[str, object], 
         tables.append(f"== {name}, {rounds} steps ==\n"
                       + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit))
     return "\n".join(tables)
+
+
+def spread(values: list[float]) -> dict[str, object]:
+    """``{"ratio": median, "ratio_min", "ratio_max", "repeat_ratios"}`` of per-repeat ratios."""
+    return {"ratio": statistics.median(values), "ratio_min": min(values), "ratio_max": max(values),
+            "repeat_ratios": list(values)}
+
+
+def compare(fns: dict[str, Callable[[], object]], reference: str, device: torch.device, repeats: int = 5,
+            rounds: int = 3) -> dict[str, dict[str, object]]:
+    """Each ``fn`` against ``fns[reference]``, interleaved (:func:`round_robin_times`), ``repeats`` times.
+
+    A repeat's ratio is the median over its ``rounds`` of ``fn / reference`` within a round (the runs of a
+    round are seconds apart, so outside load reaches both alike); the row reports the median over repeats
+    (what a target is judged on) with the min and max, and the medians of the wall and CPU seconds.
+    Returns ``{name: {"ratio", "ratio_min", "ratio_max", "repeat_ratios", "cpu_ratio", "seconds",
+    "reference_seconds", "repeats", "rounds"}}`` for every name but the reference.
+    """
+    per_repeat: dict[str, list[float]] = {name: [] for name in fns if name != reference}
+    cpu_repeat: dict[str, list[float]] = {name: [] for name in per_repeat}
+    walls: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        times = round_robin_times(fns, device, rounds=rounds)
+        ref_wall, ref_cpu = times[reference]["wall"], times[reference]["cpu"]
+        for name in fns:
+            walls[name] += times[name]["wall"]
+        for name in per_repeat:
+            per_repeat[name].append(statistics.median(a / b for a, b in zip(times[name]["wall"], ref_wall)))
+            cpu_repeat[name].append(statistics.median(a / max(b, 1e-9) for a, b in zip(times[name]["cpu"], ref_cpu)))
+    return {name: {**spread(values), "cpu_ratio": statistics.median(cpu_repeat[name]),
+                   "seconds": statistics.median(walls[name]), "reference_seconds": statistics.median(walls[reference]),
+                   "repeats": repeats, "rounds": rounds}
+            for name, values in per_repeat.items()}
+
+
+@contextlib.contextmanager
+def busy_neighbour(processes: int = 1) -> Iterator[int]:
+    """Competing load while the block runs: ``processes`` Python subprocesses spinning on a CPU core each
+    (killed after). Yields how many were started."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        time.sleep(0.2)  # let them reach the scheduler
+        yield len(spinners)
+    finally:
+        for proc in spinners:
+            proc.kill()
+        for proc in spinners:
+            proc.wait()

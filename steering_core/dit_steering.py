@@ -37,7 +37,7 @@ import torch
 from .direction import SafetyDirection
 from .errors import DimensionMismatchError, SafeSteerError
 from .pooling import pool
-from .steering import _per_category
+from .steering import _per_category, fused_update
 
 DIT_MODES: tuple[str, ...] = ("add", "gated", "project_out")
 STREAMS: tuple[str, ...] = ("img", "txt", "both")
@@ -125,10 +125,18 @@ class CallPlan:
 
     @property
     def is_identity(self) -> bool:
-        return self.rows is None or (self.rows.device.type == "cpu" and not bool(self.rows.any()))
+        if self.rows is None:
+            return True
+        # a host read of CPU rows is free in eager mode; under torch.compile the plan always applies
+        return self.rows.device.type == "cpu" and not torch.compiler.is_compiling() and not bool(self.rows.any())
 
     def apply(self, hidden: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
-        """Steer tokens ``[start:stop]`` of ``hidden [B, T, H]``; other tokens and rows stay bit-identical."""
+        """Steer tokens ``[start:stop]`` of ``hidden [B, T, H]``; other tokens and rows stay bit-identical.
+
+        add / gated: one elementwise add of a ``[B, 1, H]`` row shift (``-0.0`` on rows left alone, which
+        keeps every value bit-identical, -0.0 included). project_out: per row, :func:`fused_update` reads
+        the span once and writes it once (projections on the K unit vectors, then the lift).
+        """
         if self.is_identity:
             return hidden
         if hidden.ndim != 3:
@@ -139,22 +147,31 @@ class CallPlan:
         rows = self.rows.to(hidden.device)  # type: ignore[union-attr]
         if rows.shape[0] != hidden.shape[0]:
             raise SafeSteerError(f"steering plan was prepared for {rows.shape[0]} rows, block output has {hidden.shape[0]}.")
-        seg = hidden[:, start:stop]
-        if self.mode == "project_out":
-            basis = self.basis.to(hidden.device, hidden.dtype)  # type: ignore[union-attr]
-            coef = self.coef.to(hidden.device, torch.float32)  # type: ignore[union-attr]
-            proj = (seg @ basis.T).to(torch.float32)                           # [B, T, K]
-            amount = coef.unsqueeze(1) * torch.relu(-proj)                     # [B, T, K]
-            update = amount.to(hidden.dtype) @ basis                           # [B, T, H]
-            update.masked_fill_(~(amount != 0).any(dim=-1, keepdim=True), -0.0)
-        else:
+        whole = start == 0 and stop == hidden.shape[1]
+        if self.mode != "project_out":
             delta = self.row_delta.to(hidden.device, hidden.dtype)  # type: ignore[union-attr]
             update = torch.where(rows.unsqueeze(1), delta, -0.0).unsqueeze(1)  # [B, 1, H]
-        # untouched rows and tokens add -0.0, which leaves every value bit-identical (-0.0 included)
-        if start == 0 and stop == hidden.shape[1]:
-            return hidden + update
-        out = hidden.clone()
-        out[:, start:stop] += update
+            if whole:
+                return hidden + update
+            out = hidden.clone()
+            out[:, start:stop] += update
+            return out
+        basis = self.basis.to(hidden.device, hidden.dtype)  # type: ignore[union-attr]
+        coef = self.coef.to(hidden.device, torch.float32)  # type: ignore[union-attr]
+        if torch.compiler.is_compiling():
+            seg = hidden[:, start:stop]
+            amount = coef.unsqueeze(1) * torch.relu(-(seg @ basis.T).to(torch.float32))   # [B, T, K]
+            new = torch.where((amount != 0).any(-1, keepdim=True), seg + amount.to(hidden.dtype) @ basis, seg)
+            return new if whole else torch.cat([hidden[:, :start], new, hidden[:, stop:]], dim=1)
+        out = torch.empty_like(hidden) if whole else hidden.clone()
+        for b in range(hidden.shape[0]):
+            row_coef = coef[b]
+
+            def coefficients(chunk: torch.Tensor, _start: int, _stop: int, c: torch.Tensor = row_coef) -> tuple[torch.Tensor, torch.Tensor]:
+                amount = c * torch.relu(-(chunk @ basis.T).to(torch.float32))            # [n, K]
+                return amount.to(chunk.dtype), (amount != 0).any(dim=1, keepdim=True)
+
+            fused_update(hidden[b, start:stop], basis, coefficients, out=out[b, start:stop])
         return out
 
 

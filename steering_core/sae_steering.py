@@ -20,7 +20,9 @@ off for the frozen encoder. Find ``c`` in ``R^|A|`` with ``pre_A(x - sum_{i in A
 
     G c = pre_A(x) + margin,    G_ji = <w_j, d'_i>  (j, i in A)
 
-(solved per token in float64 with a ridge of 1e-9 * mean |G_jj| on the diagonal). If the move
+(solved for every gated token at once, batched, in float32 with a ridge of 1e-7 * mean |G_jj| on the
+diagonal: one LU factorisation per token and one step of iterative refinement, which brings the residual
+to float32 rounding without float64, slow on consumer GPUs). If the move
 turns on another harmful latent ``j`` (``pre_j > 0`` afterwards, for any ``j`` in ``H \\ A``, which
 also catches a latent that TopK had left out), ``j`` joins ``A`` and the system is solved again
 (active-set loop, at most ``|H|`` rounds). Then::
@@ -48,7 +50,10 @@ off whatever ``beta`` is)::
 ``gamma = 0`` is pure Blend, ``beta = 0`` pure Repel; the Repel shift is linear in ``gamma``.
 
 ``beta = gamma = 0`` (or no harmful latent) returns the input tensor itself. The maths runs in
-float32 (the small solve in float64); the result has the input's dtype and device. ``margin`` is in
+float32 (float64 only for float64 input); the result has the input's dtype and device. On a device the
+steerer keeps only what the fast path reads (the harmful latents' encoder columns and decoder rows, their
+biases and thresholds, the input centring, the Blend vector and ``G``: ``(2 h + 2) D + 2 h + h^2`` floats
+per site); the whole SAE is copied there only for ``path="full"``. ``margin`` is in
 pre-activation units of the SAE's normalised space (codes are O(1) there).
 """
 
@@ -102,7 +107,7 @@ class _DeviceTensors:
     theta: torch.Tensor      # [h] fast-path thresholds
     atoms: torch.Tensor      # [h, D] d'_i = W_dec[H] / input_scale
     safe_vec: torch.Tensor   # [D]    sum_S s_j d'_j
-    gram: torch.Tensor       # [h, h] float64, G_ji = <w_j, d'_i>
+    gram: torch.Tensor       # [h, h] G_ji = <w_j, d'_i>
     sae: SparseAutoencoder | None = None  # full path: the SAE on this device
 
 
@@ -145,13 +150,14 @@ class SAESteerer:
             dec_h = sae.W_dec.detach()[harmful].float()
             atoms = dec_h / scale
             safe_vec = features.safe_profile.to(sae.W_dec.device) @ (sae.W_dec.detach()[safe].float() / scale)
-            gram = w_enc.t().double() @ dec_h.t().double()  # <W_enc[:, j], W_dec[i]> = <w_j, d'_i>
+            # <W_enc[:, j], W_dec[i]> = <w_j, d'_i>, accumulated in float64 on the CPU once, used in float32
+            gram = (w_enc.t().cpu().double() @ dec_h.t().cpu().double()).float().to(w_enc.device)
         self._home = _DeviceTensors(w_enc=w_enc, b_enc=sae.b_enc.detach()[harmful].float(),
                                     b_in=sae.input_bias.detach().float().clone(),
                                     theta=features.fast_threshold.float().to(sae.W_dec.device),
                                     atoms=atoms, safe_vec=safe_vec.reshape(sae.d_in), gram=gram)
         diag = gram.diagonal().abs()
-        self.ridge = 1e-9 * float(diag.mean()) if diag.numel() and float(diag.mean()) > 0 else 1e-12
+        self.ridge = 1e-7 * float(diag.mean()) if diag.numel() and float(diag.mean()) > 0 else 1e-12
         self._cache: dict[str, _DeviceTensors] = {str(sae.W_dec.device): self._home}
 
     # ------------------------------------------------------------------ helpers
@@ -205,38 +211,46 @@ class SAESteerer:
         return torch.cat(pres), torch.cat(codes)
 
     def _solve(self, pre: torch.Tensor, mask: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
-        """Per row, ``c`` with ``c_i = 0`` off the mask and ``G_AA c_A = pre_A + margin`` on it (float64)."""
+        """Per row, ``c`` with ``c_i = 0`` off the mask and ``G_AA c_A = pre_A + margin`` on it.
+
+        Batched over rows in ``pre``'s dtype: the masked system ``[n, h, h]`` (identity off the mask) is
+        LU-factorised once, solved, and refined once with the residual.
+        """
         both = mask[:, :, None] & mask[:, None, :]
         system = torch.where(both, gram, torch.zeros((), dtype=gram.dtype, device=gram.device))
         diag = torch.where(mask, torch.full_like(pre, self.ridge), torch.ones_like(pre))
         system = system + torch.diag_embed(diag)
-        rhs = torch.where(mask, pre + self.config.margin, torch.zeros_like(pre))
-        return torch.linalg.solve(system, rhs)
+        rhs = torch.where(mask, pre + self.config.margin, torch.zeros_like(pre)).unsqueeze(-1)
+        lu, pivots = torch.linalg.lu_factor(system)
+        coef = torch.linalg.lu_solve(lu, pivots, rhs)
+        coef = coef + torch.linalg.lu_solve(lu, pivots, rhs - system @ coef)
+        return coef.squeeze(-1)
 
     def repel_coefficients(self, pre: torch.Tensor, active: torch.Tensor,
                            gram: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Repel's active-set solve: ``pre [n, h]``, ``active [n, h]`` -> ``(c [n, h] float64, final set, rounds)``.
+        """Repel's active-set solve: ``pre [n, h]``, ``active [n, h]`` -> ``(c [n, h], final set, rounds)``.
 
-        After ``x - sum_i c_i d'_i`` every latent in the final set sits at ``-margin`` and every other
-        harmful latent has ``pre <= 0`` (unless ``|H|`` rounds did not suffice, which needs a
-        pathological dictionary).
+        ``c`` is float32 (float64 for float64 ``pre``). After ``x - sum_i c_i d'_i`` every latent in the
+        final set sits at ``-margin`` and every other harmful latent has ``pre <= 0`` (unless ``|H|``
+        rounds did not suffice, which needs a pathological dictionary). Each round solves all the rows
+        whose set grew at once; the loop is over rounds, never over tokens.
         """
-        g = self._home.gram if gram is None else gram
-        g = g.to(pre.device)
-        pre64 = pre.double()
+        work = torch.float64 if pre.dtype == torch.float64 else torch.float32
+        g = (self._home.gram if gram is None else gram).to(pre.device, work)
+        pre_w = pre.to(work)
         mask = active.clone()
-        coef = self._solve(pre64, mask, g)
+        coef = self._solve(pre_w, mask, g)
         todo = torch.arange(pre.shape[0], device=pre.device)
         rounds = 1
         for _ in range(self.n_harmful):
-            after = pre64[todo] - coef[todo] @ g.t()  # pre_j after the move = pre_j - sum_i G_ji c_i
+            after = pre_w[todo] - coef[todo] @ g.t()  # pre_j after the move = pre_j - sum_i G_ji c_i
             new = (after > 0) & ~mask[todo]
             changed = new.any(1)
             if not bool(changed.any()):
                 break
             todo = todo[changed]
             mask[todo] |= new[changed]
-            coef[todo] = self._solve(pre64[todo], mask[todo], g)
+            coef[todo] = self._solve(pre_w[todo], mask[todo], g)
             rounds += 1
         return coef, mask, rounds
 
@@ -288,7 +302,7 @@ class SAESteerer:
         if cfg.gamma:
             coef, _, rounds = self.repel_coefficients(pre_r, active_r, t.gram)
             st.max_rounds = max(st.max_rounds, rounds)
-            delta -= cfg.gamma * (coef.float() @ t.atoms)
+            delta -= cfg.gamma * (coef.to(delta.dtype) @ t.atoms)
         out = flat.clone()
         out.index_copy_(0, rows, (flat[rows].to(wide) + delta.to(wide)).to(x.dtype))
         return out.reshape(x.shape)

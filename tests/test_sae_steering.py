@@ -300,3 +300,34 @@ def test_config_and_shape_errors(planted) -> None:
     bad = SafetyFeatures(harmful=[sae.d_sae], harmful_effect=[1.0], fast_threshold=[0.0])
     with pytest.raises(SafeSteerError, match="latent indices"):
         SAESteerer(sae, bad)
+
+
+# ------------------------------------------------------------------ device footprint and float32 solve
+def test_fast_path_keeps_only_the_harmful_slices_on_a_device(planted) -> None:
+    """On another device the fast path holds the harmful encoder columns and decoder rows, their biases and
+    thresholds, the centring, the Blend vector and G: (2h + 2) D + 2h + h^2 float32 values, never the SAE."""
+    _, sae, f, _ = planted
+    steerer = _steerer(sae, f, beta=0.5)
+    held = steerer._on(torch.device("meta"))
+    tensors = [held.w_enc, held.b_enc, held.b_in, held.theta, held.atoms, held.safe_vec, held.gram]
+    h, d = int(f.harmful.numel()), sae.d_in
+    assert held.sae is None and all(t.device.type == "meta" and t.dtype == torch.float32 for t in tensors)
+    assert sum(t.numel() for t in tensors) == (2 * h + 2) * d + 2 * h + h * h
+    assert sum(t.numel() for t in tensors) < 0.01 * sum(p.numel() for p in (sae.W_enc, sae.W_dec))
+
+
+def test_batched_float32_active_set_solve_matches_per_token_numpy(planted) -> None:
+    """Repel's coefficients for every gated token at once, in float32, equal a float64 numpy solve of each
+    token's own system G_AA c_A = pre_A + margin on its final active set."""
+    _, sae, f, held = planted
+    steerer = _steerer(sae, f, margin=1e-3)
+    pre, z = steerer.harmful_codes(held)
+    gated = (z > 0).any(1)
+    coef, final, _ = steerer.repel_coefficients(pre[gated], (z > 0)[gated])
+    assert coef.dtype == torch.float32 and int(gated.sum()) > 10
+    gram = (sae.W_enc.detach()[:, f.harmful].double().T @ sae.W_dec.detach()[f.harmful].double().T).numpy()
+    for row in range(coef.shape[0]):
+        a = final[row].numpy()
+        expected = np.zeros(a.shape[0])
+        expected[a] = np.linalg.solve(gram[np.ix_(a, a)], pre[gated][row].double().numpy()[a] + 1e-3)
+        np.testing.assert_allclose(coef[row].numpy(), expected, rtol=1e-4, atol=1e-5)
