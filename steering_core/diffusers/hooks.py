@@ -14,9 +14,10 @@ or the monitor) and registers, under one unique name, ``diffusers.hooks.ModelHoo
 Branches (``cond_only``). diffusers pipelines name the branch of a transformer call with
 ``transformer.cache_context(name)``: "cond" / "uncond" when they run the branches as separate calls
 (Flux true CFG, Wan, Qwen-Image, HunyuanVideo), "cond_uncond" when they batch them as
-``cat([negative, positive])`` (LTX-Video). The transformer hook is stateful, so the registry hands it
-that name. A pipeline that sets no context but reports ``do_classifier_free_guidance`` (SD3) batches
-the same way, unconditional rows first; otherwise every row is conditional.
+``cat([negative, positive])`` (LTX-Video). The transformer hook is stateful and holds a
+``StateManager``, so the registry hands it that context. A pipeline that sets no context but reports ``do_classifier_free_guidance`` (SD3) batches
+the same way, unconditional rows first, when the call has an even number of rows; otherwise every row
+is conditional (e.g. SD3's skip-layer-guidance pass, which runs the positive prompt alone).
 
 Window. The step is the scheduler's ``step_index`` (its ``begin_index`` before the first ``step``), its
 timestep ``t = scheduler.timesteps[step]``; a step is steered iff
@@ -40,6 +41,7 @@ from .families import TransformerInfo, blocks_of
 
 try:
     from diffusers.hooks import HookRegistry, ModelHook
+    from diffusers.hooks.hooks import StateManager
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise SafeSteerError("steering_core.diffusers needs the diffusers package: pip install 'safesteer[diffusers]'.") from exc
 
@@ -114,6 +116,19 @@ def _param_names(module: torch.nn.Module) -> list[str]:
     return [p for p in inspect.signature(type(module).forward).parameters if p != "self"]
 
 
+class _BranchName(StateManager):
+    """Receives diffusers' cache context: the registry hands every ``StateManager`` attribute of a stateful
+    hook ``set_context(context)``, a name (older diffusers) or a ``CacheContext`` with ``.name`` (0.42+)."""
+
+    def __init__(self) -> None:
+        super().__init__(object)
+        self.name: str | None = None
+
+    def set_context(self, context: Any) -> None:
+        name = getattr(context, "name", context)
+        self.name = name if isinstance(name, str) else None
+
+
 class _TransformerHook(ModelHook):
     """Plans each transformer call; stateful so that diffusers' ``cache_context`` names reach it."""
 
@@ -122,18 +137,14 @@ class _TransformerHook(ModelHook):
     def __init__(self, owner: "PipelineSteering"):
         super().__init__()
         self.owner = owner
-        self.context_name: str | None = None
-
-    def _set_context(self, module: torch.nn.Module, name: str | None) -> torch.nn.Module:
-        self.context_name = name
-        return module
+        self.branch = _BranchName()
 
     def reset_state(self, module: torch.nn.Module) -> torch.nn.Module:
-        self.context_name = None
+        self.branch.name = None
         return module
 
     def pre_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> tuple[tuple[Any], dict[str, Any]]:
-        self.owner.begin_call(args, kwargs, self.context_name)
+        self.owner.begin_call(args, kwargs, self.branch.name)
         return args, kwargs
 
     def post_forward(self, module: torch.nn.Module, output: Any) -> Any:
@@ -258,10 +269,7 @@ class PipelineSteering:
         """ComfyUI-style chunk list for this call (module docstring), None when every row is conditional."""
         if context_name in CONTEXT_BRANCHES:
             return CONTEXT_BRANCHES[context_name]
-        if context_name is None and bool(getattr(self.pipe, "do_classifier_free_guidance", False)):
-            if batch % 2:
-                raise SafeSteerError(f"{type(self.pipe).__name__} runs classifier-free guidance but the transformer "
-                                     f"got {batch} rows, which is not an [uncond, cond] pair of halves.")
+        if context_name is None and bool(getattr(self.pipe, "do_classifier_free_guidance", False)) and batch % 2 == 0:
             return [1, 0]
         return None
 

@@ -55,33 +55,33 @@ def _vae(seed: int, latent_channels: int) -> Any:
 
 
 def tiny_flux_pipeline(num_layers: int = 2, num_single_layers: int = 2, seed: int = 0) -> Any:
-    """A ``FluxPipeline``: hidden 32 (2 heads x 16), T5 conditioning 32-d, CLIP pooled 32-d."""
+    """A ``FluxPipeline``: hidden 32 (2 heads x 16), T5 conditioning 48-d, CLIP pooled 32-d."""
     from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
     from transformers import CLIPTextModel
 
     torch.manual_seed(seed)
     transformer = FluxTransformer2DModel(patch_size=1, in_channels=4, num_layers=num_layers,
                                          num_single_layers=num_single_layers, attention_head_dim=16,
-                                         num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32,
+                                         num_attention_heads=2, joint_attention_dim=48, pooled_projection_dim=32,
                                          axes_dims_rope=[4, 4, 8]).eval()
     torch.manual_seed(seed + 1)
     clip = CLIPTextModel(_clip_config()).eval()
     pipe = FluxPipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=_vae(seed + 3, 1), text_encoder=clip,
-                        tokenizer=byte_tokenizer(77), text_encoder_2=_t5(seed + 2), tokenizer_2=byte_tokenizer(512),
+                        tokenizer=byte_tokenizer(77), text_encoder_2=_t5(seed + 2, 48), tokenizer_2=byte_tokenizer(512),
                         transformer=transformer)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
 def tiny_sd3_pipeline(num_layers: int = 3, seed: int = 0) -> Any:
-    """A ``StableDiffusion3Pipeline``: hidden 32, conditioning 32-d (CLIP-L/G 16 + 16 beside T5 32)."""
+    """A ``StableDiffusion3Pipeline``: hidden 32, conditioning 48-d (CLIP-L/G 16 + 16, zero-padded, beside T5 48)."""
     from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
     transformer = SD3Transformer2DModel(sample_size=32, patch_size=1, in_channels=4, num_layers=num_layers,
                                         attention_head_dim=8, num_attention_heads=4, caption_projection_dim=32,
-                                        joint_attention_dim=32, pooled_projection_dim=64, out_channels=4).eval()
+                                        joint_attention_dim=48, pooled_projection_dim=64, out_channels=4).eval()
     cfg = dict(bos_token_id=3, eos_token_id=2, hidden_size=16, intermediate_size=37, layer_norm_eps=1e-05,
                num_attention_heads=4, num_hidden_layers=2, pad_token_id=0, vocab_size=300, hidden_act="gelu",
                projection_dim=32)
@@ -97,7 +97,7 @@ def tiny_sd3_pipeline(num_layers: int = 3, seed: int = 0) -> Any:
                         shift_factor=0.0609, scaling_factor=1.5035).eval()
     pipe = StableDiffusion3Pipeline(scheduler=FlowMatchEulerDiscreteScheduler(), vae=vae, text_encoder=clip1,
                                     tokenizer=byte_tokenizer(77), text_encoder_2=clip2, tokenizer_2=byte_tokenizer(77),
-                                    text_encoder_3=_t5(seed + 3), tokenizer_3=byte_tokenizer(512),
+                                    text_encoder_3=_t5(seed + 3, 48), tokenizer_3=byte_tokenizer(512),
                                     transformer=transformer)
     pipe.set_progress_bar_config(disable=True)
     return pipe
