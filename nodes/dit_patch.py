@@ -31,7 +31,6 @@ from typing import Any, Callable, Protocol
 import torch
 
 import comfy.patcher_extension
-from steering_core.dit_steering import DiTSteerer
 from steering_core.errors import SafeSteerError
 from steering_core.sites import Site
 
@@ -63,25 +62,6 @@ class CallPlanner(Protocol):
 
     def prepare_call(self, x: torch.Tensor, sigma: float, context: torch.Tensor | None,
                      cond_or_uncond: list[int] | None) -> TokenPlan | None: ...
-
-
-class DirectionPlanner:
-    """A :class:`DiTSteerer` (one direction for every site) as a :class:`CallPlanner`."""
-
-    def __init__(self, steerer: DiTSteerer, info: DiTModelInfo):
-        self.steerer = steerer
-        self.info = info
-        self.expects = "edit" if steerer.config.mode == "add" else "may_edit"
-
-    @property
-    def is_identity(self) -> bool:
-        return self.steerer.is_identity
-
-    def prepare_call(self, x: torch.Tensor, sigma: float, context: torch.Tensor | None,
-                     cond_or_uncond: list[int] | None) -> TokenPlan:
-        return self.steerer.prepare(batch=int(x.shape[0]), context=context, cond_or_uncond=cond_or_uncond,
-                                    project=self.info.project, project_is_linear=self.info.spec.text_projection_linear,
-                                    device=x.device)
 
 
 @dataclass

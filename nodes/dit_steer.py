@@ -8,10 +8,11 @@ from comfy_api.latest import io
 
 from steering_core import SafetyDirection
 from steering_core.dit_steering import DIT_MODES, SPACES, STREAMS, DiTSteerConfig, DiTSteerer
+from steering_core.site_plans import DirectionPlanner
 from steering_core.sites import parse_sites
 
 from .dit_adapter import inspect_model
-from .dit_patch import DirectionPlanner, install
+from .dit_patch import install
 from .types import CATEGORY, SafetyDirectionType
 
 MAX_STRENGTH = 10.0
@@ -39,7 +40,7 @@ def steer_model(model: Any, direction: SafetyDirection, strength: float | Sequen
     sampling = model.get_model_object("model_sampling")
     sigma_start = float(sampling.percent_to_sigma(start_percent))
     sigma_end = float(sampling.percent_to_sigma(end_percent))
-    return install(model, info, DirectionPlanner(steerer, info), chosen, streams, sigma_start, sigma_end, what=what)
+    return install(model, info, DirectionPlanner(steerer, info.project, info.spec.text_projection_linear), chosen, streams, sigma_start, sigma_end, what=what)
 
 
 def window_inputs() -> list[Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import torch
 from comfy_api.latest import io
 
 import comfy.patcher_extension
@@ -20,42 +19,15 @@ from steering_core.dit_steering import DiTSteerConfig, DiTSteerer
 from steering_core.errors import SafeSteerError
 from steering_core.monitor import SafetyMonitorLog, monitor_plot
 from steering_core.plots import to_comfy_image
-from steering_core.sites import Site, parse_sites
+from steering_core.site_plans import MonitorPlanner
+from steering_core.sites import parse_sites
 
-from .dit_adapter import DiTModelInfo, inspect_model
+from .dit_adapter import inspect_model
 from .dit_patch import install
-from .site_plans import SiteCallPlan
 from .types import CATEGORY, SafetyDirectionType
 
 SafetyMonitorType = io.Custom("SAFETY_MONITOR")
 MONITOR_STREAMS = ("img", "txt", "both")
-
-
-class MonitorPlanner:
-    """Per call: the hidden-space unit direction per row, then a recording editor per site."""
-
-    is_identity = False
-    expects = "observe"
-
-    def __init__(self, log: SafetyMonitorLog, steerer: DiTSteerer, info: DiTModelInfo, sites: tuple[Site, ...]):
-        self.log, self.steerer, self.info, self.sites = log, steerer, info, sites
-
-    def prepare_call(self, x: torch.Tensor, sigma: float, context: torch.Tensor | None,
-                     cond_or_uncond: list[int] | None) -> SiteCallPlan:
-        plan = self.steerer.prepare(batch=int(x.shape[0]), context=context, cond_or_uncond=None,
-                                    project=self.info.project, project_is_linear=self.info.spec.text_projection_linear,
-                                    device=x.device)
-        delta = plan.row_delta                                           # [B, H]: strength 1, every row
-        units = delta / delta.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        log = self.log
-
-        def editor(site: Site):
-            def record(tokens: torch.Tensor) -> torch.Tensor:
-                log.record(str(site), sigma, tokens, units.to(tokens.device), cond_or_uncond)
-                return tokens
-            return record
-
-        return SiteCallPlan({s: editor(s) for s in self.sites}, None)
 
 
 def monitored_model(model: Any, direction: SafetyDirection, sites: str, stream: str, category: str,
@@ -76,7 +48,7 @@ def monitored_model(model: Any, direction: SafetyDirection, sites: str, stream: 
         raise SafeSteerError(f"{info.spec.name}'s text projection needs more than the conditioning, so a conditioning-"
                              "space direction cannot be mapped into its blocks; give a hidden-space direction.")
     log = SafetyMonitorLog(label=label or "monitor", category=cat, sites=[str(s) for s in chosen])
-    m = install(model, info, MonitorPlanner(log, steerer, info, chosen), chosen, stream,
+    m = install(model, info, MonitorPlanner(log, steerer, info.project, info.spec.text_projection_linear, chosen), chosen, stream,
                 sigma_start=float("inf"), sigma_end=float("-inf"), what="Safety Monitor")
 
     def outer_sample(executor: Any, *args: Any, **kwargs: Any) -> Any:

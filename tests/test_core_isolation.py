@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 _PROBE = r"""
 import sys
 class Block:
-    banned = ("comfy", "folder_paths", "nodes", "comfy_api", "server", "execution", "transformers")
+    banned = ("comfy", "folder_paths", "nodes", "comfy_api", "server", "execution", "transformers", "diffusers")
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in self.banned:
             raise ImportError(f"steering_core imported {name}")

@@ -10,19 +10,44 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _readme_script() -> str:
+def _readme_scripts() -> list[str]:
+    """Every marked python block of the README, in order."""
     text = (ROOT / "README.md").read_text()
-    match = re.search(r"<!-- readme-script:start -->\s*```python\n(.*?)```\s*<!-- readme-script:end -->", text, re.S)
-    assert match, "README lost its marked script block"
-    return match.group(1)
+    found = re.findall(r"<!-- readme-script:start -->\s*```python\n(.*?)```\s*<!-- readme-script:end -->", text, re.S)
+    assert len(found) == len(re.findall(r"<!-- readme-script:start -->", text)), "a marked block is not a python block"
+    return found
 
 
-def test_readme_script_runs_as_written(tmp_path: Path) -> None:
+def _run_script(tmp_path: Path, source: str) -> str:
     script = tmp_path / "readme_script.py"
-    script.write_text(_readme_script())
+    script.write_text(source)
     env = {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "| violence |" in result.stdout
-    assert "steered prompts: [True, False]" in result.stdout
+    return result.stdout
+
+
+def _block(marker: str) -> str:
+    blocks = [b for b in _readme_scripts() if marker in b]
+    assert len(blocks) == 1, f"README has {len(blocks)} marked blocks using {marker}"
+    return blocks[0]
+
+
+def test_every_marked_block_has_a_test() -> None:
+    assert len(_readme_scripts()) == 2
+
+
+def test_readme_diffusers_script_runs_as_written(tmp_path: Path) -> None:
+    out = _run_script(tmp_path, _block("steer_pipeline"))
+    assert "calls steered: {'calls': 3, 'edits': {'single:0': 3, 'single:1': 3}}" in out
+    assert "image changed: True" in out
+    assert "bit-identical after remove: True" in out
+    scores = re.search(r"per step \(higher = safer\): \[(.*)\]", out)
+    assert scores and len(scores.group(1).split(",")) == 4
+
+
+def test_readme_script_runs_as_written(tmp_path: Path) -> None:
+    stdout = _run_script(tmp_path, _block("TransformersEncoder.minilm()"))
+    assert "| violence |" in stdout
+    assert "steered prompts: [True, False]" in stdout
     assert (tmp_path / "minilm_layer3_safety.safetensors").is_file()

@@ -1,0 +1,20 @@
+"""SafeSteer in diffusers pipelines (optional extra ``diffusers``; imported only when used).
+
+    >>> from steering_core.diffusers import steer_pipeline
+    >>> handle = steer_pipeline(pipe, direction, strength=1.0)   # hooks pipe.transformer
+    >>> image = pipe("a prompt").images[0]
+    >>> handle.remove()                                           # the transformer is as before
+
+Hooks go through diffusers' own ``HookRegistry`` / ``ModelHook`` (:mod:`.hooks`); the plans are the
+ComfyUI pack's (:mod:`steering_core.site_plans`). :class:`PipelineTextEncoder` makes a pipeline's text
+encoders a :class:`~steering_core.encoders.TextEncoder`, so estimate -> (align) -> steer runs on a pipeline.
+"""
+
+from .encoders import PipelineTextEncoder
+from .families import FAMILIES, DiffusersFamily, TransformerInfo, inspect_transformer, supported_classes
+from .pipeline import SteeringHandle, monitor_pipeline, sae_blend_repel_pipeline, steer_pipeline
+
+__all__ = [
+    "FAMILIES", "DiffusersFamily", "PipelineTextEncoder", "SteeringHandle", "TransformerInfo", "inspect_transformer",
+    "monitor_pipeline", "sae_blend_repel_pipeline", "steer_pipeline", "supported_classes",
+]
