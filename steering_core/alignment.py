@@ -28,7 +28,7 @@ import torch
 from .direction import SafetyDirection, calibrate_gates, cosine, gates_from_scores
 from .errors import DimensionMismatchError, SafeSteerError, SafeSteerFileError
 from .fileformat import decode_json, encode_json, read_safesteer_file, require_keys, write_safesteer_file
-from .linalg import principal_basis, procrustes_solve, ridge_solve
+from .linalg import anchor_spectrum, principal_basis, procrustes_solve, ridge_from_spectrum, ridge_loo_errors, ridge_solve
 from .metrics import r_squared
 from .mlp_map import MLPMap, MLPTrainConfig, default_hidden, train_mlp_map
 from .transport_report import TransportReport, TransportRow
@@ -38,6 +38,9 @@ KIND = "Alignment"
 MAP_KINDS: tuple[str, ...] = ("ridge", "procrustes", "mlp")
 LOW_COVERAGE = 0.5
 READOUT_FOLDS = 5
+AUTO = "auto"
+#: relative ridge strengths tried by ``lam="auto"`` (10^-4 ... 10^2, half-decade steps)
+AUTO_LAMS: tuple[float, ...] = tuple(float(10.0 ** (e / 2)) for e in range(-8, 5))
 _MLP_KEYS = ("map.fc1.weight", "map.fc1.bias", "map.fc2.weight", "map.fc2.bias")
 
 
@@ -370,12 +373,40 @@ def _median_norm(x: torch.Tensor) -> float:
     return float(x.norm(dim=1).median())
 
 
+def _auto_ridge(xc: torch.Tensor, yc: torch.Tensor, lam_mode: str, max_rank: int,
+                seed: int) -> tuple[Any, Any, dict[str, Any]]:
+    """Ridge with the strength chosen by closed-form leave-one-out error over ``AUTO_LAMS``.
+
+    One spectral factorisation of the centred anchors serves every candidate, the final map and
+    (returned) the coverage basis. Returns ``(solution, spectrum, settings)``.
+    """
+    if xc.shape[0] < 3:
+        raise SafeSteerError("lam='auto' needs at least 3 training anchors for leave-one-out; add anchor prompts.")
+    unit = float(torch.linalg.vector_norm(xc)) ** 2 / xc.shape[1] if lam_mode == "relative" else 1.0
+    spectrum = anchor_spectrum(xc, max_rank=max_rank, seed=seed)
+    rel = torch.tensor(AUTO_LAMS, dtype=torch.float64)
+    errors = ridge_loo_errors(spectrum, yc, rel * unit)
+    best = int(torch.argmin(errors))
+    total = float((yc.to(torch.float64) ** 2).sum())
+    lam_abs = float(rel[best]) * unit
+    dual = xc.shape[0] < xc.shape[1]
+    solution = ridge_from_spectrum(spectrum, xc, yc, lam_abs, dual=dual)
+    settings = {
+        "lam": AUTO, "lam_selected": float(rel[best]), "lam_absolute": lam_abs,
+        "loo_r2": 1.0 - float(errors[best]) / total if total > 0 else None,
+        "loo_curve": [[float(l), 1.0 - float(e) / total if total > 0 else None] for l, e in zip(rel, errors)],
+        "lam_at_grid_edge": best in (0, len(AUTO_LAMS) - 1),
+        "spectrum_rank": spectrum.rank, "spectrum_exact": spectrum.exact,
+    }
+    return solution, spectrum, settings
+
+
 def fit_alignment(
     source: object,
     target: object,
     kind: str = "ridge",
     *,
-    lam: float = 1e-2,
+    lam: float | str = AUTO,
     lam_mode: str = "relative",
     scaled: bool = True,
     mlp: MLPTrainConfig | None = None,
@@ -396,9 +427,12 @@ def fit_alignment(
     Args:
         source, target: ``[N, Ds]`` and ``[N, Dt]`` pooled activations of the same N anchor prompts.
         kind: "ridge", "procrustes" or "mlp".
-        lam: ridge penalty. With ``lam_mode="relative"`` (default) the penalty is
-            ``lam * trace(Xc^T Xc) / Ds`` (so the map does not depend on the activation scale);
-            ``"absolute"`` uses ``lam`` as is.
+        lam: ridge penalty, or ``"auto"`` (default): the strength with the smallest closed-form
+            leave-one-out error on the training anchors among ``AUTO_LAMS`` (relative), all
+            read off one spectral factorisation of the anchors (:func:`linalg.anchor_spectrum`,
+            reused for the coverage basis); the curve and the choice are in ``settings``. With
+            ``lam_mode="relative"`` (default) the penalty is ``lam * trace(Xc^T Xc) / Ds`` (so the
+            map does not depend on the activation scale); ``"absolute"`` uses ``lam`` as is.
         scaled: Procrustes only; add the optimal isotropic scale.
         mlp: MLP training settings (:class:`MLPTrainConfig`).
         holdout: share of anchors held out to measure R^2 (the map is fitted on the rest).
@@ -442,15 +476,25 @@ def fit_alignment(
     gram = None
     gram_is_dual = False
     extra: dict[str, Any] = {}
-    if kind == "ridge":
+    spectrum = None
+    if kind == "ridge" and lam == AUTO:
+        solution, spectrum, auto = _auto_ridge(xc, yc, lam_mode, coverage_rank, seed)
+        gram_is_dual = solution.weight is None
+        settings.update(auto)
+        lam_abs = auto["lam_absolute"]
+    elif kind == "ridge":
+        if not isinstance(lam, (int, float)):
+            raise SafeSteerError(f"ridge lam must be a number >= 0 or 'auto', got {lam!r}.")
         lam_abs = lam * float(torch.linalg.vector_norm(xc)) ** 2 / xc.shape[1] if lam_mode == "relative" else lam
         solution = ridge_solve(xc, yc, lam_abs)
         gram, gram_is_dual = solution.gram, solution.weight is None
+        settings.update({"lam": lam})
+    if kind == "ridge":
         if solution.weight is not None:
             params["map.weight"] = solution.weight
         elif solution.dual_basis is not None and solution.dual_coef is not None:
             params["map.dual_basis"], params["map.dual_coef"] = solution.dual_basis, solution.dual_coef
-        settings.update({"lam": lam, "lam_mode": lam_mode, "lam_absolute": lam_abs,
+        settings.update({"lam_mode": lam_mode, "lam_absolute": lam_abs,
                          "solve": "dual" if gram_is_dual else "primal"})
     elif kind == "procrustes":
         weight, scale = procrustes_solve(xc, yc, scaled=scaled)
@@ -465,7 +509,7 @@ def fit_alignment(
                          "weight_decay": cfg.weight_decay, "seed": cfg.seed})
 
     basis, energy, _ = principal_basis(xc, gram=gram, gram_is_dual=gram_is_dual, energy=coverage_energy,
-                                       max_rank=coverage_rank, seed=seed)
+                                       max_rank=coverage_rank, seed=seed, spectrum=spectrum)
     src_norm, tgt_norm = _median_norm(xc), _median_norm(yc)
     if src_norm == 0.0:
         raise SafeSteerError("source anchors are all identical; use varied anchor prompts.")
