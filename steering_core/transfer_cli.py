@@ -18,7 +18,8 @@ The same model named twice (e.g. ``minilm:6`` and ``minilm:3``) is loaded once.
 Prompt pairs (``--pairs`` may be repeated; default ``all``): ``all`` (the six shipped categories), a
 comma list of shipped categories (``violence,hate``), or a pairs file (CSV with ``safe,unsafe``
 columns, or ``safe<TAB>unsafe`` / ``safe || unsafe`` lines) as ``FILE`` (category = file name stem)
-or ``NAME=FILE``. Anchors: ``--anchors FILE`` (one prompt a line, or CSV), default the shipped 585.
+or ``NAME=FILE``. Anchors: ``--anchors FILE`` (one prompt a line, or CSV), default the shipped ones;
+``--max-anchors N`` keeps a random N of them (seeded by ``--seed``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Sequence
 
 from .alignment import MAP_KINDS
 from .errors import SafeSteerError
-from .prompts import CATEGORIES, PromptPair, anchor_prompts, category_pairs, read_prompt_pairs, read_prompts
+from .prompts import CATEGORIES, PromptPair, anchor_prompts, category_pairs, read_prompt_pairs, read_prompts, sample_prompts
 from .transfer_report import transfer_report
 
 MINILM = "minilm"
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pairs", action="append", default=None, help="'all', shipped categories, or [NAME=]FILE (repeatable)")
     parser.add_argument("--max-pairs", type=int, default=None, help="use only the first N pairs of each category")
     parser.add_argument("--anchors", default=None, help="benign anchor prompts file (default: the shipped anchors)")
-    parser.add_argument("--max-anchors", type=int, default=None, help="use only the first N anchors")
+    parser.add_argument("--max-anchors", type=int, default=None, help="use a random N of the anchors (seeded by --seed)")
     parser.add_argument("--map", default="ridge", choices=MAP_KINDS, help="alignment map kind (default ridge)")
     parser.add_argument("--lam", type=float, default=0.01, help="ridge penalty, relative to the anchors' energy")
     parser.add_argument("--test-fraction", type=float, default=0.3, help="share of each category's pairs held out")
@@ -133,8 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = cache.get(args.target)
         pairs = load_pairs(args.pairs or ["all"], args.max_pairs)
         anchors = read_prompts(args.anchors) if args.anchors else anchor_prompts()
-        if args.max_anchors is not None:
-            anchors = anchors[:args.max_anchors]
+        anchors = sample_prompts(anchors, args.max_anchors, args.seed)
         report = transfer_report(sources, target, pairs, anchors, map_kind=args.map, test_fraction=args.test_fraction,
                                  seed=args.seed, pooling=args.pooling, k=args.k, lam=args.lam,
                                  progress=lambda msg: print(msg, file=sys.stderr))
