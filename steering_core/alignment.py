@@ -44,8 +44,17 @@ AUTO_LAMS: tuple[float, ...] = tuple(float(10.0 ** (e / 2)) for e in range(-8, 5
 _MLP_KEYS = ("map.fc1.weight", "map.fc1.bias", "map.fc2.weight", "map.fc2.bias")
 
 
+#: agreement (see :mod:`.agreement`) below which a transport warns that its map fits badly
+LOW_AGREEMENT = 0.5
+AGREEMENT_FOLDS = 5
+
+
 class LowCoverageWarning(UserWarning):
     """A transported direction lies mostly outside the anchors' principal subspace."""
+
+
+class PoorTransferWarning(UserWarning):
+    """The map reproduces the source's ordering of benign anchors along a direction badly."""
 
 
 @dataclass
@@ -204,6 +213,7 @@ class Alignment:
         calibrate: bool = True,
         false_positive_rate: float = 0.05,
         readout: bool = True,
+        agreement: bool = True,
     ) -> SafetyDirection:
         """Carry a source-space direction into the target space.
 
@@ -214,6 +224,9 @@ class Alignment:
             false_positive_rate: benign share allowed to open a gate when calibrating.
             readout: attach gate read-outs that reproduce the source projection in the target
                 space (see :meth:`readouts`); gates then use them instead of the projection.
+            agreement: measure each category's score agreement (:meth:`agreement`) on the stored
+                anchors; below ``LOW_AGREEMENT`` a :class:`PoorTransferWarning` says the map fits
+                that direction badly.
 
         Returns:
             A SafetyDirection in the target space with ``scale = beta * source scale``; its
@@ -238,6 +251,17 @@ class Alignment:
                 "so its transport is unreliable. Use more, and more varied, anchor prompts.",
                 LowCoverageWarning, stacklevel=2,
             )
+        agree = self.agreement(src.vectors) if agreement else None
+        if agree is not None:
+            poor = [f"{c} ({float(a):.2f})" for c, a in zip(src.categories, agree) if float(a) < LOW_AGREEMENT]
+            if poor:
+                warnings.warn(
+                    f"this {self.kind} map fits badly along {', '.join(poor)}: on benign anchors it never saw, the "
+                    f"transported direction ranks prompts unlike the source direction (score agreement below "
+                    f"{LOW_AGREEMENT}), so the transferred direction is unreliable. Use more, and more varied, anchors "
+                    "or another map kind (kind='auto' picks the best).",
+                    PoorTransferWarning, stacklevel=2,
+                )
         unit = (pushed / norms.unsqueeze(1)).to(torch.float32)
         target_scale = (self.beta * src.scale.to(torch.float64)).to(torch.float32)
         native_dir = None
@@ -254,7 +278,8 @@ class Alignment:
                 elif native_dir.num_categories == 1:
                     cos = cosine(unit[i], native_dir.vectors[0])
             rows.append(TransportRow(category=cat, coverage=float(cover[i]), source_scale=float(src.scale[i]),
-                                     target_scale=float(target_scale[i]), cosine_to_native=cos))
+                                     target_scale=float(target_scale[i]), cosine_to_native=cos,
+                                     agreement=None if agree is None else float(agree[i])))
         report = TransportReport(map_kind=self.kind, held_out_r2=self.held_out_r2, beta=self.beta,
                                  basis_energy=float(self.diagnostics.get("basis_energy", float("nan"))), rows=tuple(rows))
         info = dict(src.info)
@@ -275,6 +300,27 @@ class Alignment:
         elif calibrate and anchors is not None and anchors.shape[0] >= 2:
             out = calibrate_gates(out, anchors, false_positive_rate)
         return out
+
+    def refit_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments that make :func:`fit_alignment` fit a map like this one (kind settings)."""
+        st = self.settings
+        if self.kind == "ridge":
+            return {"lam": st.get("lam", 1e-2), "lam_mode": st.get("lam_mode", "relative")}
+        if self.kind == "procrustes":
+            return {"scaled": bool(st.get("scaled", True))}
+        return {"mlp": MLPTrainConfig(hidden=st.get("hidden"), epochs=int(st.get("epochs", 500)), lr=float(st.get("lr", 1e-3)),
+                                      batch_size=int(st.get("batch_size", 256)),
+                                      weight_decay=float(st.get("weight_decay", 0.0)), seed=int(st.get("seed", 0)))}
+
+    def agreement(self, source_vectors: torch.Tensor, folds: int = AGREEMENT_FOLDS) -> torch.Tensor | None:
+        """Score agreement ``[K]`` (:func:`agreement.score_agreement`) of this map kind and settings on
+        the stored anchor sample, for ``source_vectors [K, Ds]``; None without enough stored anchors."""
+        from .agreement import score_agreement
+
+        xs, yt = self.source_anchor_sample, self.target_anchor_sample
+        if xs is None or yt is None or xs.shape[0] < 4 * folds:
+            return None
+        return score_agreement(xs, yt, source_vectors, self.kind, folds=folds, **self.refit_kwargs())
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
