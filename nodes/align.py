@@ -11,7 +11,8 @@ from typing import Any
 
 from comfy_api.latest import io
 
-from steering_core import MAP_KINDS, Alignment, LowCoverageWarning, SafetyDirection, fit_alignment, transport_report
+from steering_core import (MAP_KINDS, Alignment, LowCoverageWarning, PoorTransferWarning, SafetyDirection, fit_alignment,
+                           transport_report)
 from steering_core.encoders.base import encode_pooled
 
 from .clip_encoder import ComfyTextEncoder
@@ -113,12 +114,15 @@ class TransportDirection(io.ComfyNode):
     @classmethod
     def execute(cls, direction: SafetyDirection, alignment: Alignment, false_positive_rate: float,
                 calibrate: bool) -> io.NodeOutput:
+        kinds = (LowCoverageWarning, PoorTransferWarning)
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", LowCoverageWarning)
+            for kind in kinds:
+                warnings.simplefilter("always", kind)
             moved = alignment.transport(direction, calibrate=calibrate, false_positive_rate=false_positive_rate)
         report = transport_report(moved)
-        text = report.to_markdown() if report is not None else "transported"
-        notes = [str(w.message) for w in caught if issubclass(w.category, LowCoverageWarning)]
+        notes = [str(w.message) for w in caught if issubclass(w.category, kinds)]
         for note in notes:
             logging.warning("SafeSteer Transport Direction: %s", note)
-        return io.NodeOutput(moved, "\n".join([text, *("WARNING: " + n for n in notes)]))
+        # the report's markdown already ends with its warnings (low coverage, poor fit)
+        text = report.to_markdown() if report is not None else "\n".join(["transported", *("WARNING: " + n for n in notes)])
+        return io.NodeOutput(moved, text)

@@ -14,7 +14,8 @@ Sparse-autoencoder path (SafeDIG-style): ``rank_sites`` (robustness-aware routin
 ``SAESteerer`` (Blend / Repel, gated per token), saved as a multi-site ``SafetySAE`` file.
 """
 
-from .alignment import MAP_KINDS, Alignment, LowCoverageWarning, fit_alignment, transport_report
+from .agreement import score_agreement
+from .alignment import MAP_KINDS, Alignment, LowCoverageWarning, PoorTransferWarning, fit_alignment, transport_report
 from .direction import (
     GLOBAL,
     SafetyDirection,
@@ -54,7 +55,7 @@ from .transfer_report import SourceResult, TransferReport, TransferRow, transfer
 __version__ = "0.1.0"
 
 __all__ = [
-    "Alignment", "CATEGORIES", "DimensionMismatchError", "GLOBAL", "LowCoverageWarning", "MAP_KINDS", "MLPTrainConfig",
+    "Alignment", "CATEGORIES", "DimensionMismatchError", "GLOBAL", "LowCoverageWarning", "PoorTransferWarning", "score_agreement", "MAP_KINDS", "MLPTrainConfig",
     "MODES", "NonFiniteError", "PromptDataError", "PromptPair", "SafeSteerError", "SafeSteerFileError", "SafetyDirection",
     "SteeringConfig", "SteeringOp", "TransportReport", "TransportRow", "WrongFileKindError", "all_category_pairs",
     "anchor_prompts", "auroc", "calibrate_gates", "calibrate_threshold", "category_pairs", "cosine", "direction_auroc",

@@ -29,7 +29,7 @@ import torch
 from .direction import SafetyDirection, calibrate_gates, cosine, gates_from_scores
 from .errors import DimensionMismatchError, SafeSteerError, printable
 from .fileformat import MAX_DIM, FileHeader, decode_json, encode_json, read_safesteer_file, write_safesteer_file
-from .linalg import principal_basis, procrustes_solve, ridge_solve
+from .linalg import anchor_spectrum, principal_basis, procrustes_solve, ridge_from_spectrum, ridge_loo_errors, ridge_solve
 from .metrics import r_squared
 from .mlp_map import MLPMap, MLPTrainConfig, default_hidden, train_mlp_map
 from .transport_report import TransportReport, TransportRow
@@ -39,11 +39,23 @@ KIND = "Alignment"
 MAP_KINDS: tuple[str, ...] = ("ridge", "procrustes", "mlp")
 LOW_COVERAGE = 0.5
 READOUT_FOLDS = 5
+AUTO = "auto"
+#: relative ridge strengths tried by ``lam="auto"`` (10^-4 ... 10^2, half-decade steps)
+AUTO_LAMS: tuple[float, ...] = tuple(float(10.0 ** (e / 2)) for e in range(-8, 5))
 _MLP_KEYS = ("map.fc1.weight", "map.fc1.bias", "map.fc2.weight", "map.fc2.bias")
+
+
+#: agreement (see :mod:`.agreement`) below which a transport warns that its map fits badly
+LOW_AGREEMENT = 0.5
+AGREEMENT_FOLDS = 5
 
 
 class LowCoverageWarning(UserWarning):
     """A transported direction lies mostly outside the anchors' principal subspace."""
+
+
+class PoorTransferWarning(UserWarning):
+    """The map reproduces the source's ordering of benign anchors along a direction badly."""
 
 
 @dataclass
@@ -202,6 +214,7 @@ class Alignment:
         calibrate: bool = True,
         false_positive_rate: float = 0.05,
         readout: bool = True,
+        agreement: bool = True,
     ) -> SafetyDirection:
         """Carry a source-space direction into the target space.
 
@@ -212,6 +225,9 @@ class Alignment:
             false_positive_rate: benign share allowed to open a gate when calibrating.
             readout: attach gate read-outs that reproduce the source projection in the target
                 space (see :meth:`readouts`); gates then use them instead of the projection.
+            agreement: measure each category's score agreement (:meth:`agreement`) on the stored
+                anchors; below ``LOW_AGREEMENT`` a :class:`PoorTransferWarning` says the map fits
+                that direction badly.
 
         Returns:
             A SafetyDirection in the target space with ``scale = beta * source scale``; its
@@ -236,6 +252,17 @@ class Alignment:
                 "so its transport is unreliable. Use more, and more varied, anchor prompts.",
                 LowCoverageWarning, stacklevel=2,
             )
+        agree = self.agreement(src.vectors) if agreement else None
+        if agree is not None:
+            poor = [f"{c} ({float(a):.2f})" for c, a in zip(src.categories, agree) if float(a) < LOW_AGREEMENT]
+            if poor:
+                warnings.warn(
+                    f"this {self.kind} map fits badly along {', '.join(poor)}: on benign anchors it never saw, the "
+                    f"transported direction ranks prompts unlike the source direction (score agreement below "
+                    f"{LOW_AGREEMENT}), so the transferred direction is unreliable. Use more, and more varied, anchors "
+                    "or another map kind (kind='auto' picks the best).",
+                    PoorTransferWarning, stacklevel=2,
+                )
         unit = (pushed / norms.unsqueeze(1)).to(torch.float32)
         target_scale = (self.beta * src.scale.to(torch.float64)).to(torch.float32)
         native_dir = None
@@ -252,7 +279,8 @@ class Alignment:
                 elif native_dir.num_categories == 1:
                     cos = cosine(unit[i], native_dir.vectors[0])
             rows.append(TransportRow(category=cat, coverage=float(cover[i]), source_scale=float(src.scale[i]),
-                                     target_scale=float(target_scale[i]), cosine_to_native=cos))
+                                     target_scale=float(target_scale[i]), cosine_to_native=cos,
+                                     agreement=None if agree is None else float(agree[i])))
         report = TransportReport(map_kind=self.kind, held_out_r2=self.held_out_r2, beta=self.beta,
                                  basis_energy=float(self.diagnostics.get("basis_energy", float("nan"))), rows=tuple(rows))
         info = dict(src.info)
@@ -273,6 +301,27 @@ class Alignment:
         elif calibrate and anchors is not None and anchors.shape[0] >= 2:
             out = calibrate_gates(out, anchors, false_positive_rate)
         return out
+
+    def refit_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments that make :func:`fit_alignment` fit a map like this one (kind settings)."""
+        st = self.settings
+        if self.kind == "ridge":
+            return {"lam": st.get("lam", 1e-2), "lam_mode": st.get("lam_mode", "relative")}
+        if self.kind == "procrustes":
+            return {"scaled": bool(st.get("scaled", True))}
+        return {"mlp": MLPTrainConfig(hidden=st.get("hidden"), epochs=int(st.get("epochs", 500)), lr=float(st.get("lr", 1e-3)),
+                                      batch_size=int(st.get("batch_size", 256)),
+                                      weight_decay=float(st.get("weight_decay", 0.0)), seed=int(st.get("seed", 0)))}
+
+    def agreement(self, source_vectors: torch.Tensor, folds: int = AGREEMENT_FOLDS) -> torch.Tensor | None:
+        """Score agreement ``[K]`` (:func:`agreement.score_agreement`) of this map kind and settings on
+        the stored anchor sample, for ``source_vectors [K, Ds]``; None without enough stored anchors."""
+        from .agreement import score_agreement
+
+        xs, yt = self.source_anchor_sample, self.target_anchor_sample
+        if xs is None or yt is None or xs.shape[0] < 4 * folds:
+            return None
+        return score_agreement(xs, yt, source_vectors, self.kind, folds=folds, **self.refit_kwargs())
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
@@ -373,12 +422,40 @@ def _median_norm(x: torch.Tensor) -> float:
     return float(x.norm(dim=1).median())
 
 
+def _auto_ridge(xc: torch.Tensor, yc: torch.Tensor, lam_mode: str, max_rank: int,
+                seed: int) -> tuple[Any, Any, dict[str, Any]]:
+    """Ridge with the strength chosen by closed-form leave-one-out error over ``AUTO_LAMS``.
+
+    One spectral factorisation of the centred anchors serves every candidate, the final map and
+    (returned) the coverage basis. Returns ``(solution, spectrum, settings)``.
+    """
+    if xc.shape[0] < 3:
+        raise SafeSteerError("lam='auto' needs at least 3 training anchors for leave-one-out; add anchor prompts.")
+    unit = float(torch.linalg.vector_norm(xc)) ** 2 / xc.shape[1] if lam_mode == "relative" else 1.0
+    spectrum = anchor_spectrum(xc, max_rank=max_rank, seed=seed)
+    rel = torch.tensor(AUTO_LAMS, dtype=torch.float64)
+    errors = ridge_loo_errors(spectrum, yc, rel * unit)
+    best = int(torch.argmin(errors))
+    total = float((yc.to(torch.float64) ** 2).sum())
+    lam_abs = float(rel[best]) * unit
+    dual = xc.shape[0] < xc.shape[1]
+    solution = ridge_from_spectrum(spectrum, xc, yc, lam_abs, dual=dual)
+    settings = {
+        "lam": AUTO, "lam_selected": float(rel[best]), "lam_absolute": lam_abs,
+        "loo_r2": 1.0 - float(errors[best]) / total if total > 0 else None,
+        "loo_curve": [[float(l), 1.0 - float(e) / total if total > 0 else None] for l, e in zip(rel, errors)],
+        "lam_at_grid_edge": best in (0, len(AUTO_LAMS) - 1),
+        "spectrum_rank": spectrum.rank, "spectrum_exact": spectrum.exact,
+    }
+    return solution, spectrum, settings
+
+
 def fit_alignment(
     source: object,
     target: object,
     kind: str = "ridge",
     *,
-    lam: float = 1e-2,
+    lam: float | str = AUTO,
     lam_mode: str = "relative",
     scaled: bool = True,
     mlp: MLPTrainConfig | None = None,
@@ -399,9 +476,12 @@ def fit_alignment(
     Args:
         source, target: ``[N, Ds]`` and ``[N, Dt]`` pooled activations of the same N anchor prompts.
         kind: "ridge", "procrustes" or "mlp".
-        lam: ridge penalty. With ``lam_mode="relative"`` (default) the penalty is
-            ``lam * trace(Xc^T Xc) / Ds`` (so the map does not depend on the activation scale);
-            ``"absolute"`` uses ``lam`` as is.
+        lam: ridge penalty, or ``"auto"`` (default): the strength with the smallest closed-form
+            leave-one-out error on the training anchors among ``AUTO_LAMS`` (relative), all
+            read off one spectral factorisation of the anchors (:func:`linalg.anchor_spectrum`,
+            reused for the coverage basis); the curve and the choice are in ``settings``. With
+            ``lam_mode="relative"`` (default) the penalty is ``lam * trace(Xc^T Xc) / Ds`` (so the
+            map does not depend on the activation scale); ``"absolute"`` uses ``lam`` as is.
         scaled: Procrustes only; add the optimal isotropic scale.
         mlp: MLP training settings (:class:`MLPTrainConfig`).
         holdout: share of anchors held out to measure R^2 (the map is fitted on the rest).
@@ -445,15 +525,25 @@ def fit_alignment(
     gram = None
     gram_is_dual = False
     extra: dict[str, Any] = {}
-    if kind == "ridge":
+    spectrum = None
+    if kind == "ridge" and lam == AUTO:
+        solution, spectrum, auto = _auto_ridge(xc, yc, lam_mode, coverage_rank, seed)
+        gram_is_dual = solution.weight is None
+        settings.update(auto)
+        lam_abs = auto["lam_absolute"]
+    elif kind == "ridge":
+        if not isinstance(lam, (int, float)):
+            raise SafeSteerError(f"ridge lam must be a number >= 0 or 'auto', got {lam!r}.")
         lam_abs = lam * float(torch.linalg.vector_norm(xc)) ** 2 / xc.shape[1] if lam_mode == "relative" else lam
         solution = ridge_solve(xc, yc, lam_abs)
         gram, gram_is_dual = solution.gram, solution.weight is None
+        settings.update({"lam": lam})
+    if kind == "ridge":
         if solution.weight is not None:
             params["map.weight"] = solution.weight
         elif solution.dual_basis is not None and solution.dual_coef is not None:
             params["map.dual_basis"], params["map.dual_coef"] = solution.dual_basis, solution.dual_coef
-        settings.update({"lam": lam, "lam_mode": lam_mode, "lam_absolute": lam_abs,
+        settings.update({"lam_mode": lam_mode, "lam_absolute": lam_abs,
                          "solve": "dual" if gram_is_dual else "primal"})
     elif kind == "procrustes":
         weight, scale = procrustes_solve(xc, yc, scaled=scaled)
@@ -468,7 +558,7 @@ def fit_alignment(
                          "weight_decay": cfg.weight_decay, "seed": cfg.seed})
 
     basis, energy, _ = principal_basis(xc, gram=gram, gram_is_dual=gram_is_dual, energy=coverage_energy,
-                                       max_rank=coverage_rank, seed=seed)
+                                       max_rank=coverage_rank, seed=seed, spectrum=spectrum)
     src_norm, tgt_norm = _median_norm(xc), _median_norm(yc)
     if src_norm == 0.0:
         raise SafeSteerError("source anchors are all identical; use varied anchor prompts.")

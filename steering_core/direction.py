@@ -18,7 +18,7 @@ import torch
 from .errors import DimensionMismatchError, SafeSteerError, SafeSteerFileError, show_path
 from .fileformat import MAX_CATEGORIES, MAX_DIM, FileHeader, decode_json, encode_json, read_safesteer_file, write_safesteer_file
 from .metrics import auroc, calibrate_threshold, unit_rows
-from .pooling import POOLING_CHOICES, pool
+from .pooling import POOLING_CHOICES, TOKEN_POOLINGS, pool
 from .validation import as_float_tensor, require_finite
 
 KIND = "SafetyDirection"
@@ -44,7 +44,7 @@ class SafetyDirection:
             A transported direction carries read-outs that reproduce the *source* model's
             projection from target activations (fitted on benign anchors), which gate far more
             reliably than the transported write direction.
-        pooling: how prompts were pooled ("mean", "last_k", "pooled").
+        pooling: how prompts were pooled ("mean", "last_k", "robust_mean", "robust_last_k", "pooled").
         layer: the layer or site the activations came from, free text (e.g. "hidden_states[-1]").
         source_model: name of the model whose space the vectors live in.
         source_fingerprint: a hash of that model's weights, where known.
@@ -128,7 +128,7 @@ class SafetyDirection:
 
         A direction estimated from already pooled vectors pools token states by masked mean.
         """
-        pooling = self.pooling if self.pooling in ("mean", "last_k") else "mean"
+        pooling = self.pooling if self.pooling in TOKEN_POOLINGS else "mean"
         return pooling, int(self.info.get("pooling_k", 5))
 
     def index(self, category: str) -> int:
@@ -284,7 +284,9 @@ def estimate_direction(
     Args:
         safe, unsafe: ``[N, T, D]`` token states (with optional ``[N, T]`` masks) or ``[N, D]``
             pooled vectors. Pairs need not be aligned; N may differ between the two.
-        pooling: "mean" (masked mean), "last_k" (mean of the last ``k`` real tokens) or "pooled".
+        pooling: "mean" (masked mean), "last_k" (mean of the last ``k`` real tokens), their
+            ``robust_`` variants (attention sink and massive activations left out, for decoder LLMs;
+            see :mod:`steering_core.pooling`) or "pooled".
         category: the name stored for this direction.
         fields: extra SafetyDirection fields (``layer``, ``source_model``, ``source_fingerprint``).
 

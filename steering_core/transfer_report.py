@@ -50,11 +50,12 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .alignment import MAP_KINDS, LowCoverageWarning, fit_alignment
+from .alignment import MAP_KINDS, LowCoverageWarning, PoorTransferWarning, fit_alignment
 from .direction import GLOBAL, SafetyDirection, cosine, estimate_category_directions
-from .encoders.base import TextEncoder, encode_pooled
+from .encoders.base import TextEncoder, encode_pooled, encoder_pooling
 from .errors import PromptDataError, SafeSteerError
 from .metrics import auroc
+from .pooling import TOKEN_POOLINGS
 from .prompts import PromptPair, split_pairs
 from .universal import universal_direction
 
@@ -69,6 +70,8 @@ class SourceResult:
     transferred_auroc: held-out AUROC of the transported direction on target activations.
     cosine: cosine between the transported and the native target direction.
     coverage: share of the source direction inside the anchors' principal subspace (see Alignment.coverage).
+    agreement: cross-fitted score agreement of the map along the source direction on benign anchors
+        (:mod:`.agreement`); the benign-only predictor of transferred / source AUROC.
     """
 
     source: str
@@ -76,6 +79,7 @@ class SourceResult:
     transferred_auroc: float
     cosine: float
     coverage: float
+    agreement: float | None = None
 
 
 @dataclass(frozen=True)
@@ -161,15 +165,20 @@ class TransferReport:
         s = self.settings
         maps = "; ".join(
             f"{m['source']}: held-out R^2 {_fmt_opt(m.get('held_out_r2'))}, beta {m['beta']:.3g}" for m in self.maps)
-        pooling = s["pooling"] + (f" (k={s['k']})" if s["pooling"] == "last_k" else "")
+        pooling = s["pooling"] + (f" (k={s['k']})" if s["pooling"].endswith("last_k") else "")
+        if s["pooling"] == "auto":
+            used = [f"{m['source']}: {m['source_pooling']}" for m in self.maps if m.get("source_pooling")]
+            pooling += f" ({', '.join(used + [f'{self.target}: ' + str(s.get('target_pooling'))])})"
         return (f"Transfer into **{self.target}** from {', '.join(f'**{n}**' for n in self.sources)}: "
-                f"{s['map_kind']} map (lam {s['lam']:g}) fitted on {s['n_anchors']} benign anchors only ({maps}); "
+                f"{s['map_kind']} map (lam {_fmt_lam(s['lam'], self.maps)}) fitted on {s['n_anchors']} benign anchors only ({maps})"
+                f"{'; CONTROL: target anchors shuffled (random pairing)' if s.get('shuffle_anchors') else ''}; "
                 f"{pooling} pooling; each category's pairs split {round(100 * (1 - s['test_fraction']))}/"
                 f"{round(100 * s['test_fraction'])} into training / held-out (seed {s['seed']}). "
                 "AUROC on the held-out pairs (safe = positive; 0.5 = chance). native: diff of means estimated in the "
                 "target; transferred: the source's direction carried by the map; universal: top SVD axis of native + "
                 "transferred; cos: cosine(transferred, native); coverage: share of the source direction inside the "
-                "anchors' principal subspace.")
+                "anchors' principal subspace; agreement: cross-fitted rank correlation of source and transported scores "
+                "on benign anchors.")
 
     def to_markdown(self, summary: bool = True) -> str:
         """A markdown table, one row per category (``global`` first), preceded by :meth:`summary`."""
@@ -183,6 +192,7 @@ class TransferReport:
         head.append("universal")
         head += [f"cos {t}".strip() for t in tags]
         head += [f"coverage {t}".strip() for t in tags]
+        head += [f"agreement {t}".strip() for t in tags]
         lines = []
         if summary:
             lines += [self.summary(), ""]
@@ -197,6 +207,7 @@ class TransferReport:
             cells.append(f"{r.universal_auroc:.3f}")
             cells += [f"{s.cosine:.3f}" for s in r.sources]
             cells += [f"{s.coverage:.3f}" for s in r.sources]
+            cells += [_fmt_opt(s.agreement) for s in r.sources]
             lines.append("| " + " | ".join(cells) + " |")
         if summary and self.notes:
             lines += [""] + [f"- note: {n}" for n in self.notes]
@@ -236,6 +247,13 @@ class TransferReport:
 
 def _fmt_opt(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def _fmt_lam(lam: float | str, maps: Sequence[dict[str, Any]]) -> str:
+    if isinstance(lam, str):
+        chosen = ", ".join(f"{m['lam_selected']:g}" for m in maps if m.get("lam_selected") is not None)
+        return f"{lam}: {chosen}" if chosen else lam
+    return f"{lam:g}"
 
 
 def encoder_label(encoder: TextEncoder) -> str:
@@ -315,9 +333,11 @@ def transfer_report(
     seed: int = 0,
     pooling: str = "mean",
     k: int = 5,
-    lam: float = 1e-2,
+    lam: float | str = "auto",
     batch_size: int = 32,
     progress: Callable[[str], None] | None = None,
+    shuffle_anchors: bool = False,
+    agreement: bool = True,
 ) -> TransferReport:
     """Measure how safety directions transfer from source encoder(s) into a target encoder.
 
@@ -331,8 +351,12 @@ def transfer_report(
         map_kind: "ridge", "procrustes" or "mlp" (see :func:`fit_alignment`); ``lam`` its ridge penalty
             (relative), ``seed`` its anchor hold-out (for the R^2 diagnostic) and MLP seed.
         test_fraction: share of each category's pairs held out for the AUROCs; ``seed`` seeds the split.
-        pooling, k: how token states become one vector per prompt ("mean", or "last_k" with ``k``).
+        pooling, k: how token states become one vector per prompt ("auto": by each encoder's kind, see
+            :func:`encoders.base.encoder_pooling`; or any of :data:`pooling.POOLING_CHOICES`, with ``k``).
         progress: optional callback, called with a short message before each stage.
+        shuffle_anchors: the control: pair each source anchor with a random (seeded) other anchor's
+            target activations, so the map learns no correspondence; transfer should fall to chance.
+        agreement: measure each source direction's score agreement (cross-fitted; costs 5 extra map fits).
 
     Returns:
         A :class:`TransferReport` (markdown table, PNG plot, JSON dict). See the module docstring for
@@ -348,8 +372,8 @@ def transfer_report(
         raise SafeSteerError(f"unknown map kind {map_kind!r}; choose one of {', '.join(MAP_KINDS)}.")
     if not 0.0 < test_fraction < 1.0:
         raise SafeSteerError(f"test_fraction must be between 0 and 1, got {test_fraction}.")
-    if pooling not in ("mean", "last_k"):
-        raise SafeSteerError(f"pooling must be 'mean' or 'last_k', got {pooling!r}.")
+    if pooling != "auto" and pooling not in TOKEN_POOLINGS:
+        raise SafeSteerError(f"pooling must be 'auto' or one of {', '.join(TOKEN_POOLINGS)}, got {pooling!r}.")
     anchor_list = list(dict.fromkeys(a.strip() for a in anchors if a and a.strip()))
     if len(anchor_list) < 4:
         raise PromptDataError(f"{len(anchor_list)} distinct anchor prompts given; the alignment needs at least 4 "
@@ -377,7 +401,7 @@ def transfer_report(
 
     def directions(table: dict[str, torch.Tensor], encoder: TextEncoder) -> SafetyDirection:
         data = {c: (_stack(table, [p.safe for p in train[c]]), _stack(table, [p.unsafe for p in train[c]])) for c in categories}
-        return estimate_category_directions(data, pooling=pooling, k=k, include_global=with_global,
+        return estimate_category_directions(data, pooling=encoder_pooling(encoder, pooling), k=k, include_global=with_global,
                                             layer=str(getattr(encoder, "layer", "")), source_model=encoder_label(encoder),
                                             source_fingerprint=str(getattr(encoder, "fingerprint", "")))
 
@@ -403,7 +427,11 @@ def transfer_report(
     maps: list[dict[str, Any]] = []
     moved_all: list[SafetyDirection] = []
     coverages: list[dict[str, float]] = []
+    agreements: list[dict[str, float | None]] = []
     tgt_anchor = _stack(tgt, anchor_list)
+    if shuffle_anchors:
+        tgt_anchor = tgt_anchor[torch.randperm(len(anchor_list), generator=torch.Generator().manual_seed(seed + 1))]
+        notes.append("CONTROL: the target anchors were shuffled, so the map was fitted on randomly paired prompts.")
     for encoder, label in zip(sources, source_labels):
         say(f"encoding {len(everything)} prompts with {label}")
         src = _encode_all(encoder, everything, pooling, k, batch_size)
@@ -416,8 +444,12 @@ def transfer_report(
                                   source_layer=source_dir.layer, target_layer=native.layer)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LowCoverageWarning)
-            moved = alignment.transport(source_dir, calibrate=False, readout=False)
-        notes += [f"{label}: {w.message}" for w in caught if issubclass(w.category, LowCoverageWarning)]
+            warnings.simplefilter("always", PoorTransferWarning)
+            moved = alignment.transport(source_dir, calibrate=False, readout=False, agreement=agreement)
+        notes += [f"{label}: {w.message}" for w in caught
+                  if issubclass(w.category, (LowCoverageWarning, PoorTransferWarning))]
+        report_rows = moved.info["transport"]["rows"]
+        agreements.append({r["category"]: r.get("agreement") for r in report_rows})
         coverages.append({c: float(x) for c, x in zip(source_dir.categories,
                                                       alignment.coverage(source_dir.vectors).tolist())})
         moved_all.append(moved)
@@ -426,7 +458,9 @@ def transfer_report(
         maps.append({"source": label, "kind": alignment.kind, "held_out_r2": alignment.held_out_r2,
                      "beta": float(alignment.beta), "n_anchors": int(alignment.diagnostics["n_anchors"]),
                      "n_train_anchors": int(alignment.diagnostics["n_train"]),
-                     "source_dim": alignment.source_dim, "target_dim": alignment.target_dim})
+                     "source_dim": alignment.source_dim, "target_dim": alignment.target_dim,
+                     "lam_selected": alignment.settings.get("lam_selected"), "loo_r2": alignment.settings.get("loo_r2"),
+                     "source_pooling": encoder_pooling(encoder, pooling)})
 
     universal = universal_direction([native, *moved_all], names=[NATIVE, *source_labels])
     scores[UNIVERSAL] = held_scores(universal, tgt)
@@ -440,11 +474,12 @@ def transfer_report(
         per_source = tuple(
             SourceResult(source=label, source_auroc=auc(f"source:{label}", c), transferred_auroc=auc(f"transferred:{label}", c),
                          cosine=cosine(moved.vectors[moved.index(c)], native.vectors[native.index(c)]),
-                         coverage=coverages[i][c])
+                         coverage=coverages[i][c], agreement=agreements[i].get(c))
             for i, (label, moved) in enumerate(zip(source_labels, moved_all)))
         rows.append(TransferRow(category=c, n_train=len(train_g[c]), n_held_out=len(held_g[c]), native_auroc=auc(NATIVE, c),
                                 universal_auroc=auc(UNIVERSAL, c), sources=per_source))
     settings = {"map_kind": map_kind, "lam": lam, "pooling": pooling, "k": k, "test_fraction": test_fraction, "seed": seed,
+                "shuffle_anchors": shuffle_anchors, "target_pooling": encoder_pooling(target_encoder, pooling),
                 "n_anchors": len(anchor_list), "categories": categories,
                 "target_layer": str(getattr(target_encoder, "layer", "")),
                 "source_layers": [str(getattr(e, "layer", "")) for e in sources]}

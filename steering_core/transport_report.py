@@ -15,6 +15,8 @@ class TransportRow:
         the source anchors (0..1). A transport is only trustworthy where this is high.
     cosine_to_native: cosine between the transported and a natively estimated target direction
         (None when no native direction was given).
+    agreement: cross-fitted score agreement on benign anchors (see :mod:`.agreement`): Spearman
+        correlation of source and transported scores; None when not measured (older files).
     """
 
     category: str
@@ -22,6 +24,7 @@ class TransportRow:
     source_scale: float
     target_scale: float
     cosine_to_native: float | None = None
+    agreement: float | None = None
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,26 @@ class TransportReport:
             f"map: {self.map_kind}, held-out R^2: {r2}, beta: {self.beta:.4g}, "
             f"anchor basis holds {100 * self.basis_energy:.1f}% of anchor variance",
             "",
-            "| category | coverage | cosine to native | source scale | target scale |",
-            "|---|---|---|---|---|",
+            "| category | coverage | agreement | cosine to native | source scale | target scale |",
+            "|---|---|---|---|---|---|",
         ]
         for row in self.rows:
             cos = "n/a" if row.cosine_to_native is None else f"{row.cosine_to_native:.3f}"
-            lines.append(f"| {row.category} | {row.coverage:.3f} | {cos} | {row.source_scale:.4g} | {row.target_scale:.4g} |")
+            agree = "n/a" if row.agreement is None else f"{row.agreement:.3f}"
+            lines.append(f"| {row.category} | {row.coverage:.3f} | {agree} | {cos} | {row.source_scale:.4g} | "
+                         f"{row.target_scale:.4g} |")
+        lines += [f"\nWARNING: {w}" for w in self.warnings()]
         return "\n".join(lines)
+
+    def warnings(self, low_agreement: float = 0.5, low_coverage: float = 0.5) -> list[str]:
+        """Plain-language warnings for categories whose map fits badly (low agreement or coverage)."""
+        out = []
+        poor = [f"{r.category} ({r.agreement:.2f})" for r in self.rows if r.agreement is not None and r.agreement < low_agreement]
+        if poor:
+            out.append(f"the {self.map_kind} map fits badly along {', '.join(poor)}: score agreement on held-out benign "
+                       f"anchors is below {low_agreement}, so these transferred directions are unreliable; use more "
+                       "and more varied anchors or another map kind.")
+        low = [f"{r.category} ({r.coverage:.2f})" for r in self.rows if r.coverage < low_coverage]
+        if low:
+            out.append(f"low coverage for {', '.join(low)}: the direction lies mostly outside the anchors' subspace.")
+        return out

@@ -28,18 +28,18 @@ def _words(text: str) -> list[str]:
 
 # ---------------------------------------------------------------------- shipped data
 def test_anchor_prompts_shipped() -> None:
-    """At least 500 anchor prompts, all non-empty, stripped and unique."""
+    """At least 2,000 anchor prompts, all non-empty, stripped and unique."""
     anchors = anchor_prompts()
-    assert len(anchors) >= 500
+    assert len(anchors) >= 2000
     assert all(isinstance(p, str) and p.strip() == p and p for p in anchors)
     assert len(set(anchors)) == len(anchors)
 
 
 @pytest.mark.parametrize("category", CATEGORIES)
 def test_category_pairs_shipped(category: str) -> None:
-    """Each category has >= 40 pairs with non-empty, different safe/unsafe prompts and no duplicate pair."""
+    """Each category has >= 150 pairs with non-empty, different safe/unsafe prompts and no duplicate pair."""
     pairs = category_pairs(category)
-    assert len(pairs) >= 40
+    assert len(pairs) >= 150
     for pair in pairs:
         assert isinstance(pair, PromptPair)
         assert pair.safe.strip() and pair.unsafe.strip()
@@ -221,3 +221,17 @@ def test_split_pairs_does_not_mutate_input() -> None:
 def test_split_pairs_invalid_raises(n: int, holdout: float) -> None:
     with pytest.raises(PromptDataError):
         split_pairs(_pairs(n), holdout=holdout)
+
+
+def test_sample_prompts_is_a_seeded_random_subset_in_file_order() -> None:
+    from steering_core.prompts import sample_prompts
+
+    anchors = anchor_prompts()
+    a, b, c = sample_prompts(anchors, 300, seed=1), sample_prompts(anchors, 300, seed=1), sample_prompts(anchors, 300, seed=2)
+    assert a == b and a != c and len(set(a)) == 300
+    positions = [anchors.index(p) for p in a]
+    assert positions == sorted(positions)
+    assert a != anchors[:300] and max(positions) > len(anchors) * 0.9  # not the first N: it spans the file
+    assert sample_prompts(anchors, None) == anchors and sample_prompts(anchors, 10 ** 6) == anchors
+    with pytest.raises(PromptDataError):
+        sample_prompts(anchors, 0)

