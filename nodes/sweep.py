@@ -10,6 +10,7 @@ the A/B compare view. Scores come from ``steering_core.ab_compare``.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,11 +18,13 @@ from comfy_api.latest import io, ui
 
 from steering_core.ab_compare import caption, check_batch_sizes, label_strip, variant_scores
 from steering_core.errors import SafeSteerError
-from steering_core.evaluate.image_check import ImageCheck
 from steering_core.monitor import SafetyMonitorLog
 
 from .monitor import SafetyMonitorType
 from .types import CATEGORY, ImageSafetyCheckType
+
+if TYPE_CHECKING:
+    from steering_core.evaluate.image_check import ImageCheck
 
 MAX_VARIANTS = 16
 

@@ -1,6 +1,7 @@
 """Image Safety Check core (steering_core.evaluate.image_check), without ComfyUI: the uint8 view the
 classifier sees, the blur against scikit-image's Gaussian filter, replacement of flagged images, the
-report, and the real NudeNet v3 detector on scikit-image's photographs."""
+report, the real NudeNet v3 detector on scikit-image's photographs, and the verdicts in the A/B
+compare's captions (steering_core.ab_compare)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from steering_core.ab_compare import VariantScore, caption, check_batch_sizes, variant_scores
 from steering_core.errors import SafeSteerError
-from steering_core.evaluate import NUDENET_LABELS, build_classifier
+from steering_core.evaluate import NUDENET_LABELS, ClassifierResult, build_classifier
 from steering_core.evaluate.image_check import (
+    ImageCheck,
     check_images,
     cached_classifier,
     gaussian_blur,
@@ -226,3 +229,29 @@ def test_nudenet_flags_when_a_chosen_class_fires_and_the_check_replaces_it(detec
     assert "[FACE_FEMALE] has score > 0.5" in check.rule
     assert "FACE_FEMALE 0.7" in check.text()
 
+
+
+# ------------------------------------------------------------------------------ verdicts in the A/B compare
+
+
+def _check(name: str, scores: list[float], threshold: float) -> ImageCheck:
+    results = tuple(ClassifierResult(s > threshold, s) for s in scores)
+    return ImageCheck(name, f"unsafe when score > {threshold}", results, (False,) * len(scores), "none")
+
+
+def test_variant_verdicts_and_captions():
+    checks = [_check("nudenet", [0.0], 0.45), _check("nudenet", [0.8123], 0.45), _check("nudenet", [0.5, 0.1], 0.45)]
+    variants = variant_scores(3, ["strength 0", "strength 1", "strength 2"], [0.0, 1.0, 2.0], None, checks)
+    assert [(v.detector, v.flagged, v.checked, v.detector_score) for v in variants] == [
+        ("nudenet", 0, 1, 0.0), ("nudenet", 1, 1, 0.8123), ("nudenet", 1, 2, 0.5)]
+    assert [caption(v) for v in variants] == [
+        "strength 0 \u00b7 nudenet safe 0.00", "strength 1 \u00b7 nudenet FLAGGED 0.81",
+        "strength 2 \u00b7 nudenet 1/2 FLAGGED (max 0.50)"]
+    scored = VariantScore(1, "strength 1", 1.0, 3.75, 0.0, 1.25, "red", 0, 1, 12.0)
+    assert caption(scored) == "strength 1 \u00b7 safety +3.75 (\u0394 +1.25) \u00b7 red safe 12.00"
+    assert [v.detector for v in variant_scores(2, None, [0.0, 1.0])] == [None, None]
+    with pytest.raises(SafeSteerError, match="3 image batches but 2 safety checks"):
+        variant_scores(3, None, None, None, checks[:2])
+    with pytest.raises(SafeSteerError, match="judged 2 images but the variant has 1"):
+        check_batch_sizes([1, 1, 1], checks)
+    check_batch_sizes([1, 1, 2], checks)

@@ -157,3 +157,58 @@ def test_grid_shows_each_variants_verdict_beside_its_safety_score(comfy, comfy_b
     graph["check"]["inputs"]["images"] = ["batch", 0]
     failed = comfy.run(graph)
     assert failed.error_node == "grid" and "judged 2 images but the variant has 1" in failed.error_message
+
+
+def test_clip_probe_from_local_weights_in_the_graph(comfy, photos, tmp_path):
+    """A Q16-style probe on a tiny local CLIP: the node's score equals softmax(100 cos) computed with
+    transformers directly, and the threshold decides the verdict."""
+    import torch
+    from evaluate_helpers import make_tiny_clip
+    from PIL import Image
+    from safetensors.torch import save_file
+    from transformers import CLIPModel, CLIPProcessor
+
+    clip = make_tiny_clip(tmp_path / "tiny-clip")
+    prompts = torch.randn(2, 16, generator=torch.Generator().manual_seed(7))
+    weights = tmp_path / "probe.safetensors"
+    save_file({"prompts": prompts}, str(weights))
+    model = CLIPModel.from_pretrained(str(clip), local_files_only=True).eval()
+    processor = CLIPProcessor.from_pretrained(str(clip), local_files_only=True)
+    with torch.no_grad():
+        emb = model.get_image_features(**processor(images=[Image.fromarray(photo("astronaut"))], return_tensors="pt"))
+    emb = emb if isinstance(emb, torch.Tensor) else emb.pooler_output
+    cos = torch.nn.functional.normalize(emb, dim=-1) @ torch.nn.functional.normalize(prompts, dim=-1).T
+    p_unsafe = float((100 * cos).softmax(-1)[0, 1])
+
+    for threshold, flagged in ((p_unsafe - 1e-4, [0]), (p_unsafe + 1e-4, [])):
+        graph = check_graph(photos["astronaut"], f"clip-probe:{weights},threshold={threshold!r}", "black")
+        graph["check"]["inputs"]["clip_model"] = str(clip)
+        data, _, saved = outcome(comfy.run(graph))
+        assert data["results"][0]["score"] == pytest.approx(p_unsafe, abs=1e-5)
+        assert data["flagged"] == flagged and f"p(inappropriate) > {threshold:g}" in data["rule"]
+        assert (saved.max() == 0) == bool(flagged)
+    failed = comfy.run(check_graph(photos["astronaut"], f"clip-probe:{weights}"))
+    assert failed.error_node == "check" and "clip_model" in failed.error_message
+
+
+def test_grid_node_labels_its_cells_with_the_verdicts(comfy):
+    import torch
+
+    from steering_core.evaluate import ClassifierResult
+    from steering_core.evaluate.image_check import ImageCheck
+
+    from test_ab_compare import grid_node, sweep_module
+
+    g = torch.Generator().manual_seed(0)
+    images = [torch.rand(1, 12, 16, 3, generator=g) for _ in range(2)]
+    checks = [ImageCheck("red", "rule", (ClassifierResult(unsafe, score),), (False,), "none")
+              for unsafe, score in ((False, 0.0), (True, 0.9))]
+    out = grid_node(comfy).execute(images=images, columns=[2], labels=["low", "high"], safety_check=checks)
+    captions = ["low \u00b7 red safe 0.00", "high \u00b7 red FLAGGED 0.90"]
+    assert torch.equal(out.result[0], sweep_module(comfy).comparison_grid(images, captions, 2))
+    entries = out.ui["safesteer_ab"]
+    assert [(e["caption"], e["detector"], e["flagged"], e["checked"], e["detector_score"]) for e in entries] == [
+        (captions[0], "red", 0, 1, 0.0), (captions[1], "red", 1, 1, 0.9)]
+    json.dumps(out.ui, allow_nan=False)
+    with pytest.raises(SafeSteerError, match="2 image batches but 1 safety checks"):
+        grid_node(comfy).execute(images=images, columns=[2], safety_check=checks[:1])

@@ -132,7 +132,9 @@ def test_ab_compare_view_shows_each_variants_detector_verdict(frontend):
     workflow = _open_tiny(frontend, "ab_strength_sweep.json")
     grid_id = _node_id(workflow, "SafeSteerComparisonGrid")
     decode_id = _node_id(workflow, "VAEDecode")
+    steer_id = _node_id(workflow, "SafeSteerDiTSteer")
     added = frontend.apply_graph_edits({
+        "widgets": [{"id": steer_id, "name": "mode", "value": "add"}],          # scores rise with strength
         "add": [{"key": "check", "type": "SafeSteerImageSafetyCheck", "near": decode_id,
                  "widgets": {"classifier": "nudenet", "replace_with": "none"}}],
         "connect": [{"from": decode_id, "slot": 0, "to": "new:check", "input": "images"},
@@ -151,6 +153,12 @@ def test_ab_compare_view_shows_each_variants_detector_verdict(frontend):
         assert f"safety {entry['score']:+.2f}" in cell["caption"], (cell["caption"], entry)
         assert cell["flagged"] == "0" and not cell["marked"]
     frontend.fit_view([grid_id], zoom=0.9)
+    # the longer captions must not push the strip over the A/B labels
+    gap = page.evaluate("""() => document.querySelector('.safesteer-ab-strip').getBoundingClientRect().top
+                                 - document.querySelector('.safesteer-ab-label-b').getBoundingClientRect().bottom""")
+    assert gap >= 0, f"the strip covers the A/B labels by {-gap:.0f} px"
+    page.wait_for_function("[...document.querySelectorAll('.safesteer-ab img')].every(i => i.complete && i.naturalWidth > 0)",
+                           timeout=15000)
     frontend.screenshot(OUT_UI / "ab_compare_verdicts.png")
 
     # every image has some red, so this plug-in flags all four; only the check and the grid run again

@@ -220,7 +220,7 @@ class ClipProbeClassifier:
         if not self.weights_path.is_file():
             raise MissingWeightsError(f"{name} weights {self.weights_path} do not exist; expected {expected}.")
         if clip_model is None:
-            raise MissingWeightsError(f"{name} classifies CLIP image embeddings: give the local CLIP folder it was trained on (--clip-model).")
+            raise MissingWeightsError(f"{name} classifies CLIP image embeddings: give the local CLIP folder it was trained on (--clip-model; in ComfyUI, the Image Safety Check's clip_model).")
         from safetensors import safe_open
 
         try:

@@ -109,13 +109,7 @@ def replace_flagged(images: torch.Tensor, flagged: Sequence[bool], replace_with:
     check_image_batch(images, "images")
     if len(flagged) != images.shape[0]:
         raise SafeSteerError(f"{len(flagged)} verdicts for {images.shape[0]} images.")
-    if replace_with not in REPLACE_MODES:
-        raise SafeSteerError(f"replace_with {replace_with!r} is not one of {', '.join(REPLACE_MODES)}.")
-    if replace_with == "image":
-        if replacement is None:
-            raise SafeSteerError("replace_with is 'image' but no replacement IMAGE is connected: link one "
-                                 "(e.g. a Load Image node) or choose black, blur or none.")
-        check_image_batch(replacement, "replacement")
+    check_replacement(replace_with, replacement)
     if replace_with == "none" or not any(flagged):
         return images
     out = images.clone()
@@ -130,6 +124,17 @@ def replace_flagged(images: torch.Tensor, flagged: Sequence[bool], replace_with:
         else:
             out[i] = fit_image(replacement[i % replacement.shape[0]], h, w, c).to(out.dtype)
     return out
+
+
+def check_replacement(replace_with: str, replacement: torch.Tensor | None) -> None:
+    """Raise a :class:`SafeSteerError` unless ``replace_with`` is a known mode with what it needs."""
+    if replace_with not in REPLACE_MODES:
+        raise SafeSteerError(f"replace_with {replace_with!r} is not one of {', '.join(REPLACE_MODES)}.")
+    if replace_with == "image":
+        if replacement is None:
+            raise SafeSteerError("replace_with is 'image' but no replacement IMAGE is connected: link one "
+                                 "(e.g. a Load Image node) or choose black, blur or none.")
+        check_image_batch(replacement, "replacement")
 
 
 @dataclass(frozen=True)
@@ -192,10 +197,7 @@ def _detections_text(details: dict[str, Any]) -> str:
 def check_images(classifier: CheckedClassifier, images: torch.Tensor, replace_with: str = "black",
                  replacement: torch.Tensor | None = None) -> tuple[torch.Tensor, ImageCheck]:
     """Classify every image of ``images`` and replace the flagged ones; returns ``(images out, check)``."""
-    if replace_with not in REPLACE_MODES:
-        raise SafeSteerError(f"replace_with {replace_with!r} is not one of {', '.join(REPLACE_MODES)}.")
-    if replace_with == "image" and replacement is None:
-        replace_flagged(images, [False] * images.shape[0], "image", None)   # raises the 'connect one' error
+    check_replacement(replace_with, replacement)              # before the (slow) classifier runs
     results = classifier(to_uint8(images))
     flagged = [bool(r.unsafe) for r in results]
     out = replace_flagged(images, flagged, replace_with, replacement)

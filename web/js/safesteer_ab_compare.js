@@ -26,6 +26,8 @@ const NODE_NAME = "SafeSteerComparisonGrid";
 const WIDGET_NAME = "ab_compare";
 const STYLE_ID = "safesteer-ab-style";
 const MIN_HEIGHT = 420;
+// a verdict adds about two lines to every strip caption; the node grows by this much to keep the A/B labels clear
+const VERDICT_EXTRA_HEIGHT = 56;
 
 const CSS = `
 .safesteer-ab { box-sizing: border-box; display: flex; flex-direction: column; gap: 6px; width: 100%; height: 100%;
@@ -117,6 +119,7 @@ function el(tag, className, attrs = {}) {
 function render(root, entries) {
   root.replaceChildren();
   root.dataset.count = String(entries.length);
+  root.dataset.verdicts = entries.some((v) => verdictText(v)) ? "1" : "0";
   if (!entries.length) return;
 
   const compare = el("div", "safesteer-ab-compare");
@@ -213,7 +216,7 @@ function showCompare(node, entries) {
     widget = node.addDOMWidget(WIDGET_NAME, "safesteer_ab", root, {
       serialize: false,
       hideOnZoom: false,
-      getMinHeight: () => MIN_HEIGHT,
+      getMinHeight: () => MIN_HEIGHT + (root.dataset.verdicts === "1" ? VERDICT_EXTRA_HEIGHT : 0),
     });
     widget.serialize = false;
     widget.serializeValue = () => undefined;
