@@ -14,7 +14,7 @@ import torch
 
 from steering_core.ab_compare import VariantScore, caption, check_batch_sizes, variant_scores
 from steering_core.errors import SafeSteerError
-from steering_core.evaluate import NUDENET_LABELS, ClassifierResult, build_classifier
+from steering_core.evaluate import NUDENET_LABELS, CheckedClassifier, ClassifierResult, build_classifier
 from steering_core.evaluate.image_check import (
     ImageCheck,
     check_images,
@@ -137,6 +137,9 @@ def test_check_reports_each_verdict_and_the_rule():
     assert "left unchanged" in report_only.text().splitlines()[0]
     with pytest.raises(SafeSteerError, match="no replacement IMAGE"):
         check_images(clf, images, "image")
+    nan = CheckedClassifier(lambda ims: [(False, float("nan"))] * len(ims), name="broken")
+    with pytest.raises(SafeSteerError, match=r"broken returned a non-finite score for image\(s\) \[0, 1, 2\]"):
+        check_images(nan, images)
 
 
 def test_classifiers_are_built_once_per_spec_and_rebuilt_when_the_file_changes(tmp_path):

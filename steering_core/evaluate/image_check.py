@@ -199,6 +199,10 @@ def check_images(classifier: CheckedClassifier, images: torch.Tensor, replace_wi
     """Classify every image of ``images`` and replace the flagged ones; returns ``(images out, check)``."""
     check_replacement(replace_with, replacement)              # before the (slow) classifier runs
     results = classifier(to_uint8(images))
+    bad = [i for i, r in enumerate(results) if not math.isfinite(float(r.score))]
+    if bad:
+        raise SafeSteerError(f"classifier {classifier.name} returned a non-finite score for image(s) {bad}: "
+                             "its verdicts cannot be reported; fix the classifier.")
     flagged = [bool(r.unsafe) for r in results]
     out = replace_flagged(images, flagged, replace_with, replacement)
     replaced = tuple(f and replace_with != "none" for f in flagged)
