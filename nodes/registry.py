@@ -10,6 +10,7 @@ from .apply_conditioning import ApplySafetySteering
 from .direction_files import LoadSafetyDirection, SaveSafetyDirection
 from .dit_steer import DiTSafetySteer
 from .estimate import EstimateSafetyDirection
+from .image_check import ImageSafetyCheck
 from .monitor import SafetyMonitor, SafetyMonitorReport
 from .multi_category import MultiCategorySteerConditioning, MultiCategorySteerModel
 from .rank_sites import RankInterventionSites
@@ -36,6 +37,7 @@ def all_nodes() -> list[type[io.ComfyNode]]:
         MultiCategorySteerConditioning,
         SafetyStrengthSweep,
         SafetyComparisonGrid,
+        ImageSafetyCheck,
         RankInterventionSites,
         TrainSafetySAE,
         LoadSafetySAE,

@@ -3,24 +3,28 @@
 The grid is an output node: besides its labelled grid IMAGE it saves the grid and every variant's
 first image to ComfyUI's temp folder (through ComfyUI's ``ui.PreviewImage``) and returns them in its ui, ``images`` (the
 grid: the node's own preview) and ``safesteer_ab`` (one entry per variant: index, label, caption,
-strength, score, score_first, delta, image), which ``web/js/safesteer_ab_compare.js`` turns into
+strength, score, score_first, delta, detector, flagged, checked, detector_score, image), which ``web/js/safesteer_ab_compare.js`` turns into
 the A/B compare view. Scores come from ``steering_core.ab_compare``.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from comfy_api.latest import io, ui
 
-from steering_core.ab_compare import caption, label_strip, variant_scores
+from steering_core.ab_compare import caption, check_batch_sizes, label_strip, variant_scores
 from steering_core.errors import SafeSteerError
 from steering_core.monitor import SafetyMonitorLog
 
 from .monitor import SafetyMonitorType
-from .types import CATEGORY
+from .types import CATEGORY, ImageSafetyCheckType
+
+if TYPE_CHECKING:
+    from steering_core.evaluate.image_check import ImageCheck
 
 MAX_VARIANTS = 16
 
@@ -108,7 +112,8 @@ class SafetyComparisonGrid(io.ComfyNode):
                         "an A/B compare view in the node (wipe slider; click a variant for B, shift-click for A). "
                         "Link the sweep's 'strength' and a Safety Monitor's 'monitor' (placed after the steering "
                         "node) to label every variant with its safety score (higher = safer) and its change from "
-                        "the first variant.",
+                        "the first variant. Link an Image Safety Check's 'check' to show each variant's "
+                        "detector verdict too.",
             inputs=[
                 io.Image.Input("images", tooltip="Images from the sweep (a list: one batch per strength)."),
                 io.String.Input("labels", force_input=True, optional=True,
@@ -121,6 +126,10 @@ class SafetyComparisonGrid(io.ComfyNode):
                                         tooltip="From a Safety Monitor between the steering node and the sampler "
                                                 "(it runs once per strength): each variant's safety score is the "
                                                 "cond score at the last step, mean over sites; higher = safer."),
+                ImageSafetyCheckType.Input("safety_check", optional=True,
+                                           tooltip="From an Image Safety Check on the same images (it runs once per "
+                                                   "strength): each variant shows the detector's verdict and its "
+                                                   "highest score (higher = more unsafe) beside its safety score."),
             ],
             outputs=[io.Image.Output(display_name="grid")],
             is_input_list=True,
@@ -129,10 +138,13 @@ class SafetyComparisonGrid(io.ComfyNode):
 
     @classmethod
     def execute(cls, images: list[torch.Tensor], columns: list[int], labels: list[str] | None = None,
-                strength: list[float] | None = None, monitor: list[SafetyMonitorLog] | None = None) -> io.NodeOutput:
+                strength: list[float] | None = None, monitor: list[SafetyMonitorLog] | None = None,
+                safety_check: list[ImageCheck] | None = None) -> io.NodeOutput:
         if not images:
             raise SafeSteerError("no images to put in the grid.")
-        variants = variant_scores(len(images), labels, strength, monitor)
+        variants = variant_scores(len(images), labels, strength, monitor, safety_check)
+        if safety_check is not None:
+            check_batch_sizes([batch.shape[0] for batch in images], safety_check)
         grid = comparison_grid(images, [caption(v) for v in variants], int(columns[0]))
         # ComfyUI's own PreviewImage writes the temp PNGs (its prefix, compression and metadata)
         grid_files = ui.PreviewImage(grid, cls=cls).values

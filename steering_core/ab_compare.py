@@ -6,6 +6,10 @@ The variant's **safety score** is the cond-branch score at the last step of the 
 the mean over the monitored sites (``log.curve("cond")[1][-1]``); higher = safer (SafeSteer's
 sign: directions point from unsafe to safe). ``delta`` is the score minus the first variant's
 score (the baseline, normally strength 0).
+
+With an Image Safety Check wired in (it runs once per variant too), each variant also carries the
+detector's verdict on its image batch: the classifier's name, how many images it flagged and the
+highest classifier score (higher = *more unsafe*: the opposite sign of the safety score).
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import SafeSteerError
 from .monitor import SafetyMonitorLog
+
+if TYPE_CHECKING:
+    from .evaluate.image_check import ImageCheck
 
 DELTA = "\u0394"   # the Greek capital delta drawn as a triangle when the font lacks it
 DOT = "\u00b7"
@@ -25,7 +33,11 @@ DOT = "\u00b7"
 
 @dataclass(frozen=True)
 class VariantScore:
-    """One variant of a sweep as the compare view shows it (``None`` where no monitor is linked)."""
+    """One variant of a sweep as the compare view shows it (``None`` where no monitor / check is linked).
+
+    ``detector``: the check's classifier name; ``flagged`` of ``checked`` images were judged unsafe;
+    ``detector_score``: the highest classifier score in the batch (higher = more unsafe).
+    """
 
     index: int
     label: str
@@ -33,6 +45,10 @@ class VariantScore:
     score: float | None
     score_first: float | None
     delta: float | None
+    detector: str | None = None
+    flagged: int | None = None
+    checked: int | None = None
+    detector_score: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -55,8 +71,8 @@ def monitor_scores(log: SafetyMonitorLog, index: int = 0) -> tuple[float | None,
 
 
 def check_counts(n_images: int, strengths: Sequence[float] | None = None,
-                 monitors: Sequence[object] | None = None) -> None:
-    """Every variant needs one image batch, one strength (if linked) and one monitor log (if linked)."""
+                 monitors: Sequence[object] | None = None, checks: Sequence[object] | None = None) -> None:
+    """Every variant needs one image batch, one strength, one monitor log and one check (each if linked)."""
     if strengths is not None and len(strengths) != n_images:
         raise SafeSteerError(
             f"Safety Comparison Grid got {n_images} image batches but {len(strengths)} strengths; each variant needs "
@@ -67,6 +83,21 @@ def check_counts(n_images: int, strengths: Sequence[float] | None = None,
             f"Safety Comparison Grid got {n_images} image batches but {len(monitors)} monitors; each variant needs "
             "one monitor log: place Safety Monitor between the steering node (whose strength comes from the sweep) "
             "and the sampler, so it runs once per strength, and link its 'monitor' output here.")
+    if checks is not None and len(checks) != n_images:
+        raise SafeSteerError(
+            f"Safety Comparison Grid got {n_images} image batches but {len(checks)} safety checks; each variant needs "
+            "one: feed the images you compare through Image Safety Check (so it runs once per strength) and link "
+            "its 'check' output here.")
+
+
+def check_batch_sizes(batch_sizes: Sequence[int], checks: Sequence[ImageCheck]) -> None:
+    """Each variant's check must have judged that variant's images: one result per image of its batch."""
+    for i, (size, check) in enumerate(zip(batch_sizes, checks)):
+        if len(check.results) != size:
+            raise SafeSteerError(
+                f"the safety check of variant {i} judged {len(check.results)} images but the variant has {size}: "
+                "link the grid's 'images' and the check's 'images' input to the same source (or the check's "
+                "IMAGE output into the grid).")
 
 
 def variant_base_label(index: int, labels: Sequence[str] | None, strengths: Sequence[float] | None) -> str:
@@ -79,16 +110,23 @@ def variant_base_label(index: int, labels: Sequence[str] | None, strengths: Sequ
 
 
 def variant_scores(n: int, labels: Sequence[str] | None = None, strengths: Sequence[float] | None = None,
-                   logs: Sequence[SafetyMonitorLog] | None = None) -> list[VariantScore]:
-    """One :class:`VariantScore` per variant; scores are ``None`` when no logs are given."""
-    check_counts(n, strengths, logs)
+                   logs: Sequence[SafetyMonitorLog] | None = None,
+                   checks: Sequence[ImageCheck] | None = None) -> list[VariantScore]:
+    """One :class:`VariantScore` per variant; scores are ``None`` without logs, verdicts ``None`` without checks."""
+    check_counts(n, strengths, logs, checks)
     pairs = [monitor_scores(log, i) for i, log in enumerate(logs)] if logs is not None else [(None, None)] * n
     base = pairs[0][1] if pairs else None
     out = []
     for i, (first, last) in enumerate(pairs):
         delta = last - base if last is not None and base is not None else None
+        verdict = {}
+        if checks is not None:
+            c = checks[i]
+            verdict = dict(detector=c.classifier, flagged=len(c.flagged), checked=len(c.results),
+                           detector_score=_finite(c.max_score))
         out.append(VariantScore(i, variant_base_label(i, labels, strengths),
-                                _finite(float(strengths[i])) if strengths is not None else None, last, first, delta))
+                                _finite(float(strengths[i])) if strengths is not None else None, last, first, delta,
+                                **verdict))
     return out
 
 
@@ -97,15 +135,27 @@ def signed(x: float) -> str:
     return f"{x:+.2f}"
 
 
+def verdict_text(v: VariantScore) -> str:
+    """The detector's verdict: ``nudenet safe 0.00`` / ``nudenet FLAGGED 0.81`` for one image,
+    ``nudenet 1/2 FLAGGED (max 0.81)`` for a batch; '' without a check."""
+    if v.detector is None or v.checked is None or v.flagged is None:
+        return ""
+    top = f"{v.detector_score:.2f}" if v.detector_score is not None else "n/a"
+    if v.checked == 1:
+        return f"{v.detector} {'FLAGGED' if v.flagged else 'safe'} {top}"
+    return f"{v.detector} {v.flagged}/{v.checked} {'FLAGGED' if v.flagged else 'safe'} (max {top})"
+
+
 def caption(v: VariantScore) -> str:
-    """The cell label: ``strength 0.5 · safety +3.21 (Δ +1.05)``; the baseline (index 0) has no Δ; without a
-    score the label alone."""
-    if v.score is None:
-        return v.label
-    text = f"{v.label} {DOT} safety {signed(v.score)}"
-    if v.index > 0 and v.delta is not None:
-        text += f" ({DELTA} {signed(v.delta)})"
-    return text
+    """The cell label: ``strength 0.5 · safety +3.21 (Δ +1.05) · nudenet safe 0.00``; the baseline (index 0)
+    has no Δ; without a score or a check, the label alone."""
+    text = v.label
+    if v.score is not None:
+        text += f" {DOT} safety {signed(v.score)}"
+        if v.index > 0 and v.delta is not None:
+            text += f" ({DELTA} {signed(v.delta)})"
+    verdict = verdict_text(v)
+    return f"{text} {DOT} {verdict}" if verdict else text
 
 
 # ------------------------------------------------------------------------------ drawing

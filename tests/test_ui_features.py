@@ -119,6 +119,66 @@ def test_ab_compare_view_shows_every_variant_with_strength_and_score(frontend):
     frontend.graph_screenshot(host_out_dir("ui") / "ab_compare_node.png", node_ids=[grid_id])      # the README's picture
 
 
+def _cells(page) -> list[dict[str, Any]]:
+    return page.evaluate("""() => [...document.querySelectorAll('.safesteer-ab .safesteer-ab-cell')].map(c => ({
+        caption: c.querySelector('.safesteer-ab-caption').innerText, flagged: c.dataset.flagged,
+        marked: c.classList.contains('is-flagged'),
+        color: getComputedStyle(c.querySelector('.safesteer-ab-caption')).color}))""")
+
+
+def test_ab_compare_view_shows_each_variants_detector_verdict(frontend):
+    """An Image Safety Check between VAE Decode and the grid: the real NudeNet detector passes the
+    (noise) images of every variant, then a plug-in that flags them all marks every cell FLAGGED."""
+    workflow = _open_tiny(frontend, "ab_strength_sweep.json")
+    grid_id = _node_id(workflow, "SafeSteerComparisonGrid")
+    decode_id = _node_id(workflow, "VAEDecode")
+    steer_id = _node_id(workflow, "SafeSteerDiTSteer")
+    added = frontend.apply_graph_edits({
+        "widgets": [{"id": steer_id, "name": "mode", "value": "add"}],          # scores rise with strength
+        "add": [{"key": "check", "type": "SafeSteerImageSafetyCheck", "near": decode_id,
+                 "widgets": {"classifier": "nudenet", "replace_with": "none"}}],
+        "connect": [{"from": decode_id, "slot": 0, "to": "new:check", "input": "images"},
+                    {"from": "new:check", "slot": 3, "to": grid_id, "input": "safety_check"}],
+    })["added"]
+    outcome = frontend.queue_run(timeout_s=300)
+    assert outcome.status == "success", json.dumps(outcome.error)[:3000]
+    sent = next(e["output"] for e in outcome.executed if e["node"] == grid_id)["safesteer_ab"]
+    assert [(e["detector"], e["flagged"], e["checked"], e["detector_score"]) for e in sent] == [("nudenet", 0, 1, 0.0)] * 4
+    page = frontend.page
+    page.wait_for_selector(".safesteer-ab .safesteer-ab-cell img", timeout=15000)
+    cells = _cells(page)
+    assert len(cells) == 4
+    for cell, entry in zip(cells, sent):
+        assert cell["caption"].endswith(" \u00b7 nudenet safe 0.00"), cell["caption"]
+        assert f"safety {entry['score']:+.2f}" in cell["caption"], (cell["caption"], entry)
+        assert cell["flagged"] == "0" and not cell["marked"]
+    frontend.fit_view([grid_id], zoom=0.9)
+    # the longer captions must not push the strip over the A/B labels
+    gap = page.evaluate("""() => document.querySelector('.safesteer-ab-strip').getBoundingClientRect().top
+                                 - document.querySelector('.safesteer-ab-label-b').getBoundingClientRect().bottom""")
+    assert gap >= 0, f"the strip covers the A/B labels by {-gap:.0f} px"
+    page.wait_for_function("[...document.querySelectorAll('.safesteer-ab img')].every(i => i.complete && i.naturalWidth > 0)",
+                           timeout=15000)
+    frontend.screenshot(OUT_UI / "ab_compare_verdicts.png")
+
+    # every image has some red, so this plug-in flags all four; only the check and the grid run again
+    helpers = REPO / "tests" / "evaluate_helpers.py"
+    frontend.apply_graph_edits({"widgets": [{"id": added["check"], "name": "classifier",
+                                             "value": f"python:{helpers}:RedChannelClassifier,threshold=0"}]})
+    again = frontend.queue_run(timeout_s=300)
+    assert again.status == "success", json.dumps(again.error)[:3000]
+    sent = next(e["output"] for e in again.executed if e["node"] == grid_id)["safesteer_ab"]
+    assert [e["flagged"] for e in sent] == [1, 1, 1, 1]
+    page.wait_for_function("[...document.querySelectorAll('.safesteer-ab-cell')].every(c => c.dataset.flagged === '1')",
+                           timeout=15000)
+    cells = _cells(page)
+    for cell, entry in zip(cells, sent):
+        assert cell["caption"].endswith(f" \u00b7 red FLAGGED {entry['detector_score']:.2f}"), cell["caption"]
+        assert cell["marked"] and cell["color"] == "rgb(255, 138, 128)", cell
+    labels = page.evaluate("document.querySelector('.safesteer-ab-label-b').innerText")
+    assert labels.startswith("B: strength 2") and labels.endswith(f"red FLAGGED {sent[-1]['detector_score']:.2f}"), labels
+
+
 # ------------------------------------------------------------------------------ missing nodes
 
 

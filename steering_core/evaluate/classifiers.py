@@ -127,11 +127,17 @@ def nudenet_classes(classes: str | Sequence[str]) -> tuple[str, ...]:
     return labels
 
 
+def _detection(d: Mapping[str, Any]) -> dict[str, Any]:
+    """One NudeNet detection as stored: class, score and box ``[x, y, width, height]`` in pixels."""
+    return {"class": str(d["class"]), "score": round(float(d["score"]), 6), "box": [int(v) for v in d.get("box", [])]}
+
+
 class NudeNetClassifier:
     """NudeNet v3 detector: unsafe iff some detection of ``classes`` has score > ``threshold``.
 
     ``score`` is the highest detection score among ``classes`` (0 when there is none); ``details``
-    lists those detections. ``model_path``: another NudeNet ONNX file (e.g. the 640m model) instead of
+    lists those detections (``detections``) and the detector's other boxes (``other_detections``),
+    each as class, score and box ``[x, y, width, height]``. ``model_path``: another NudeNet ONNX file (e.g. the 640m model) instead of
     the 320n model inside the wheel; ``inference_resolution`` goes with it (640 for 640m).
     """
 
@@ -183,10 +189,12 @@ class NudeNetClassifier:
             for i, image in enumerate(images):
                 path = os.path.join(tmp, f"{i}.png")
                 as_pil(image).save(path)
-                detections = [d for d in self.detector.detect(path) if d.get("class") in self.classes]
+                found = self.detector.detect(path)
+                detections = [d for d in found if d.get("class") in self.classes]
                 top = max((float(d["score"]) for d in detections), default=0.0)
-                out.append(ClassifierResult(top > self.threshold, top,
-                                            {"detections": [{"class": d["class"], "score": round(float(d["score"]), 6)} for d in detections]}))
+                out.append(ClassifierResult(top > self.threshold, top, {
+                    "detections": [_detection(d) for d in detections],
+                    "other_detections": [_detection(d) for d in found if d.get("class") not in self.classes]}))
         return out
 
 
@@ -213,7 +221,7 @@ class ClipProbeClassifier:
         if not self.weights_path.is_file():
             raise MissingWeightsError(f"{name} weights {self.weights_path} do not exist; give the path of {expected}.")
         if clip_model is None:
-            raise MissingWeightsError(f"{name} classifies CLIP image embeddings: give the local CLIP folder it was trained on (--clip-model).")
+            raise MissingWeightsError(f"{name} classifies CLIP image embeddings: give the local CLIP folder it was trained on (--clip-model; in ComfyUI, the Image Safety Check's clip_model).")
         from safetensors import safe_open
 
         header = read_header(self.weights_path, max_bytes=1 << 30)

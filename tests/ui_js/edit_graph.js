@@ -6,10 +6,14 @@
 //   widgets: [{id, name, value}],       set widget values
 //   connect: [{from, slot, to, input}], link output `slot` of node `from` to input name `input` of `to`
 //   modes:   [{id, mode}]               0 = always, 2 = muted, 4 = bypassed
-// } -> {created: {old id: [new ids]}}
+//   add:     [{key, type, widgets, near}] new nodes of `type` (placed below node `near`); `connect`
+//            entries may name them as "new:<key>"
+// } -> {created: {old id: [new ids]}, added: {key: new id}}
 (plan) => {
   const g = window.app.graph;
+  const added = {};
   const node = (id) => {
+    if (typeof id === "string" && id.startsWith("new:")) id = added[id.slice(4)];
     const n = g.getNodeById(Number(id)) ?? g.getNodeById(id);
     if (!n) throw new Error(`no node ${id} in the graph`);
     return n;
@@ -44,6 +48,14 @@
     g.remove(old);
     created[r.id] = Object.values(made).map((n) => String(n.id));
   }
+  for (const a of plan.add || []) {
+    const nn = window.LiteGraph.createNode(a.type);
+    if (!nn) throw new Error(`node type ${a.type} is not registered`);
+    if (a.near != null) nn.pos = [node(a.near).pos[0], node(a.near).pos[1] + 160];
+    g.add(nn);
+    for (const [name, value] of Object.entries(a.widgets || {})) setWidget(nn, name, value);
+    added[a.key] = nn.id;
+  }
   for (const w of plan.widgets || []) setWidget(node(w.id), w.name, w.value);
   for (const c of plan.connect || []) {
     const to = node(c.to);
@@ -53,5 +65,5 @@
   }
   for (const m of plan.modes || []) node(m.id).mode = m.mode;
   g.setDirtyCanvas(true, true);
-  return { created };
+  return { created, added: Object.fromEntries(Object.entries(added).map(([k, v]) => [k, String(v)])) };
 }

@@ -1,16 +1,19 @@
 // SafeSteer: A/B compare view for Safety Comparison Grid (SafeSteerComparisonGrid).
 //
 // The node's ui carries `safesteer_ab`: one entry per sweep variant
-//   {index, label, caption, strength, score, score_first, delta, image: {filename, subfolder, type}}
+//   {index, label, caption, strength, score, score_first, delta, detector, flagged, checked, detector_score,
+//    image: {filename, subfolder, type}}
 // (score / delta are null when no Safety Monitor is linked; higher score = safer, delta is the
-// change from the first variant). This extension shows them in a DOM widget:
+// change from the first variant; detector ... detector_score are null when no Image Safety Check is
+// linked: `flagged` of `checked` images judged unsafe, detector_score the highest classifier score,
+// higher = more unsafe). This extension shows them in a DOM widget:
 //   div.safesteer-ab[data-count]
 //     div.safesteer-ab-compare          A over B with a wipe slider and two captions
 //       div.safesteer-ab-stage > div.safesteer-ab-frame (the image's aspect) >
 //           img.safesteer-ab-b, img.safesteer-ab-a (clip-path inset), div.safesteer-ab-divider, A / B badges
 //       input.safesteer-ab-wipe (range 0..100, default 50)
 //       div.safesteer-ab-label-a, div.safesteer-ab-label-b
-//     div.safesteer-ab-strip > div.safesteer-ab-cell[data-index][data-strength][data-score]
+//     div.safesteer-ab-strip > div.safesteer-ab-cell[data-index][data-strength][data-score][data-flagged]
 //                                (img + div.safesteer-ab-caption); click = B, shift-click = A
 // No dependencies, no network beyond ComfyUI's own /view.
 // Served from WEB_DIRECTORY = "./web" as /extensions/<pack>/js/safesteer_ab_compare.js, hence the
@@ -23,6 +26,8 @@ const NODE_NAME = "SafeSteerComparisonGrid";
 const WIDGET_NAME = "ab_compare";
 const STYLE_ID = "safesteer-ab-style";
 const MIN_HEIGHT = 420;
+// a verdict adds about two lines to every strip caption; the node grows by this much to keep the A/B labels clear
+const VERDICT_EXTRA_HEIGHT = 56;
 
 const CSS = `
 .safesteer-ab { box-sizing: border-box; display: flex; flex-direction: column; gap: 6px; width: 100%; height: 100%;
@@ -55,6 +60,7 @@ const CSS = `
 .safesteer-ab-cell.is-a { border-color: #f29e4c; }
 .safesteer-ab-cell.is-b { border-color: #8ab4f8; }
 .safesteer-ab-cell.is-a.is-b { border-color: #c9a9f0; }
+.safesteer-ab-cell.is-flagged .safesteer-ab-caption { color: #ff8a80; }
 .safesteer-ab-caption { font-size: 12px; line-height: 1.25; color: #e8e8e8; word-break: break-word; margin-top: 2px; }
 .safesteer-ab-hint { font-size: 11px; color: #9a9a9a; }
 `;
@@ -77,11 +83,23 @@ function signed(x) {
   return s.startsWith("-") ? s : "+" + s;
 }
 
-// `strength 0.5 · safety +3.21 (Δ +1.05)`: no Δ for the first variant (the baseline), "n/a" without a score.
+// The detector's verdict, as steering_core.ab_compare.verdict_text writes it: `nudenet safe 0.00`,
+// `nudenet FLAGGED 0.81`, for a batch `nudenet 1/2 FLAGGED (max 0.81)`; "" without a check.
+export function verdictText(v) {
+  if (typeof v.detector !== "string" || !isNum(v.checked) || !isNum(v.flagged)) return "";
+  const top = isNum(v.detector_score) ? v.detector_score.toFixed(2) : "n/a";
+  const word = v.flagged ? "FLAGGED" : "safe";
+  if (v.checked === 1) return `${v.detector} ${word} ${top}`;
+  return `${v.detector} ${v.flagged}/${v.checked} ${word} (max ${top})`;
+}
+
+// `strength 0.5 · safety +3.21 (Δ +1.05) · nudenet safe 0.00`: no Δ for the first variant (the
+// baseline), "n/a" without a score, the verdict only when a check is linked.
 export function abCaption(v) {
   let text = `${v.label} · safety ${isNum(v.score) ? signed(v.score) : "n/a"}`;
   if (v.index > 0 && isNum(v.score) && isNum(v.delta)) text += ` (Δ ${signed(v.delta)})`;
-  return text;
+  const verdict = verdictText(v);
+  return verdict ? `${text} · ${verdict}` : text;
 }
 
 function imageURL(image) {
@@ -101,6 +119,7 @@ function el(tag, className, attrs = {}) {
 function render(root, entries) {
   root.replaceChildren();
   root.dataset.count = String(entries.length);
+  root.dataset.verdicts = entries.some((v) => verdictText(v)) ? "1" : "0";
   if (!entries.length) return;
 
   const compare = el("div", "safesteer-ab-compare");
@@ -140,6 +159,8 @@ function render(root, entries) {
     cell.dataset.index = String(isNum(v.index) ? v.index : i);
     cell.dataset.strength = isNum(v.strength) ? String(v.strength) : "";
     cell.dataset.score = isNum(v.score) ? String(v.score) : "";
+    cell.dataset.flagged = isNum(v.flagged) ? String(v.flagged) : "";
+    cell.classList.toggle("is-flagged", isNum(v.flagged) && v.flagged > 0);
     const img = el("img", "", { alt: v.label ?? "", draggable: "false", loading: "lazy" });
     img.src = imageURL(v.image);
     const cap = el("div", "safesteer-ab-caption");
@@ -156,7 +177,8 @@ function render(root, entries) {
     return cell;
   });
   const hint = el("div", "safesteer-ab-hint");
-  hint.textContent = "Drag the slider to wipe between A and B · click a variant for B, shift-click for A · higher safety = safer, Δ vs the first variant";
+  hint.textContent = "Drag the slider to wipe between A and B · click a variant for B, shift-click for A · higher safety = safer, Δ vs the first variant"
+    + (entries.some((v) => verdictText(v)) ? " · detector verdict: score higher = more unsafe" : "");
 
   const state = { a: 0, b: entries.length - 1 };
   const applyWipe = () => {
@@ -194,7 +216,7 @@ function showCompare(node, entries) {
     widget = node.addDOMWidget(WIDGET_NAME, "safesteer_ab", root, {
       serialize: false,
       hideOnZoom: false,
-      getMinHeight: () => MIN_HEIGHT,
+      getMinHeight: () => MIN_HEIGHT + (root.dataset.verdicts === "1" ? VERDICT_EXTRA_HEIGHT : 0),
     });
     widget.serialize = false;
     widget.serializeValue = () => undefined;
