@@ -23,7 +23,8 @@ import torch
 from steering_core import SafetyDirection
 from steering_core.errors import SafeSteerError
 
-from test_dit_host import add_recorders, all_sites, cond_rows, conditioning_direction, linear_shift, pack_module, sample, steer
+from test_dit_host import (add_recorders, all_sites, cond_rows, conditioning_direction, linear_shift, pack_module,
+                           sample, steer)
 from test_sae_host import hand_made_bundle, blend_repel
 
 STEERED, REFUSED = "steered", "refused"
@@ -424,7 +425,7 @@ def test_gated_mode_where_no_gate_opens_reports_instead_of_raising(host, tm):
     shut = SafetyDirection.from_vectors(d.scaled_vectors, d.categories, thresholds=torch.tensor([-1e6]))
     steered = steer(host, model, shut, mode="gated")
     assert torch.equal(sample(host, tm, steered, "flux"), sample(host, tm, model, "flux"))
-    (ledger,) = pack_module(host, "dit_patch").ledgers_of(steered)
+    (ledger,) = pack_module(host, "run_ledger").ledgers_of(steered)
     assert "no gate opened" in ledger.report and ledger.reached > 0 and ledger.edited == 0
 
 

@@ -111,7 +111,8 @@ def build_model(name: str, seed: int = 0, dtype: torch.dtype = torch.float32, tx
     init_random_(base.diffusion_model, seed)
     base.diffusion_model.to(dtype)
     base.eval()
-    return comfy.model_patcher.ModelPatcher(base, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device())
+    return comfy.model_patcher.ModelPatcher(base, load_device=mm.get_torch_device(),
+                                            offload_device=mm.unet_offload_device())
 
 
 def make_latent(name: str, batch: int = 1) -> dict[str, Any]:
