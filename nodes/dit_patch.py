@@ -23,7 +23,6 @@ recorders of Train Safety SAE / Rank Intervention Sites (an "edit" that records 
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -35,16 +34,9 @@ from steering_core.errors import SafeSteerError
 from steering_core.sites import Site
 
 from .dit_adapter import DiTModelInfo
+from .run_ledger import EXPECTATIONS, LEDGERS_KEY, RunLedger
 
 STATE_PREFIX = "safesteer.dit."
-log = logging.getLogger("safesteer")
-
-#: What a planner promises about its edits, read from its optional ``expects`` attribute:
-#: "edit" (every reached site changes tokens: add mode), "may_edit" (edits depend on the data: gated,
-#: project_out, SAE features) or "observe" (records only: monitor, activation recorders).
-EXPECTATIONS = ("edit", "may_edit", "observe")
-#: ``model_options`` key listing the :class:`RunLedger` of every SafeSteer patch on a model.
-LEDGERS_KEY = "safesteer_ledgers"
 
 
 class TokenPlan(Protocol):
@@ -62,53 +54,6 @@ class CallPlanner(Protocol):
 
     def prepare_call(self, x: torch.Tensor, sigma: float, context: torch.Tensor | None,
                      cond_or_uncond: list[int] | None) -> TokenPlan | None: ...
-
-
-@dataclass
-class RunLedger:
-    """What one installed patch did during one sampling run (reset by the ``OUTER_SAMPLE`` wrapper).
-
-    planned: model calls inside the sigma window that got a plan; reached: site calls that ran with
-    a plan; edited: site calls whose tokens changed.
-    """
-
-    what: str
-    class_name: str
-    sites: str
-    expects: str
-    planned: int = 0
-    reached: int = 0
-    edited: int = 0
-    report: str = ""
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> "RunLedger":
-        return self  # ModelPatcher.clone() deep-copies model_options; clones report into the same ledger
-
-    def start(self) -> None:
-        self.planned = self.reached = self.edited = 0
-        self.report = ""
-
-    def finish(self) -> str:
-        """After a run: raise if the patch was a no-op where it had to act; return the run's report."""
-        if self.planned == 0:
-            self.report = f"{self.what}: no sampling step fell inside its start/end window; nothing was changed."
-        elif self.reached == 0:
-            raise SafeSteerError(
-                f"{self.what} did nothing: {self.planned} model calls were inside its window, but {self.class_name} never "
-                f"ran the patched sites ({self.sites}) through ComfyUI's block patch points, so no token was steered. "
-                f"This model variant is not supported; use Apply Safety Steering on the CONDITIONING instead.")
-        elif self.edited == 0 and self.expects == "edit":
-            raise SafeSteerError(
-                f"{self.what} did nothing: the sites ({self.sites}) of {self.class_name} ran {self.reached} times but no "
-                f"token was edited (the chosen stream has no tokens there). Choose another stream or sites.")
-        elif self.edited == 0 and self.expects == "may_edit":
-            self.report = (f"{self.what}: the sites ({self.sites}) ran {self.reached} times and no token needed a change "
-                           f"(no gate opened / no harmful feature fired); the output equals the unsteered model's.")
-        else:
-            self.report = f"{self.what}: {self.edited} of {self.reached} site calls edited tokens."
-        if self.report and self.edited == 0 and self.expects != "observe":
-            log.warning("SafeSteer: %s", self.report)
-        return self.report
 
 
 @dataclass
@@ -143,11 +88,6 @@ class StreamChoice:
     @classmethod
     def parse(cls, streams: str) -> "StreamChoice":
         return cls(img=streams in ("img", "both"), txt=streams in ("txt", "both"))
-
-
-def ledgers_of(model: Any) -> list[RunLedger]:
-    """The ledgers of the SafeSteer patches on ``model`` (a ModelPatcher), oldest first."""
-    return list(getattr(model, "model_options", {}).get(LEDGERS_KEY, []))
 
 
 def _state(args: dict[str, Any], key: str) -> CallState | None:
@@ -348,7 +288,7 @@ def install(model: Any, info: DiTModelInfo, planner: CallPlanner, sites: tuple[S
     ``sigma_start >= sigma_end``: steps whose sigma lies in ``[sigma_end, sigma_start]`` are edited.
     ``clone=False`` patches ``model`` in place (only for a clone the caller made and owns).
     ``what`` names the node in no-op errors and reports. The returned model carries the run's
-    :class:`RunLedger` (see :func:`ledgers_of`); a run where the patch could not act raises.
+    :class:`RunLedger` (see :func:`nodes.run_ledger.ledgers_of`); a run where the patch could not act raises.
     """
     m = model.clone() if clone else model
     if planner.is_identity:
@@ -380,7 +320,8 @@ def install(model: Any, info: DiTModelInfo, planner: CallPlanner, sites: tuple[S
             plan = planner.prepare_call(x, sigma, context, options.get("cond_or_uncond"))
             if plan is not None:
                 ledger.planned += 1
-                options[key] = CallState(plan, ledger, context_len=int(context.shape[1]) if context is not None else None)
+                context_len = int(context.shape[1]) if context is not None else None
+                options[key] = CallState(plan, ledger, context_len=context_len)
         return executor(x, t, c_concat, c_crossattn, control, options, **kwargs)
 
     m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, key, apply_model_wrapper)

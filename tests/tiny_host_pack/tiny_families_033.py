@@ -1,4 +1,4 @@
-"""Tiny random-weight models of DiT families that newer ComfyUI releases add (test-only).
+"""Tiny random-weight models of DiT families beyond ``tiny_models`` (test-only): LTX-2 AV, Flux 2.
 
 Built like ``tiny_models``: ``comfy.supported_models.<Arch>(unet_config)`` -> ``get_model()`` ->
 ``ModelPatcher``, random weights from a seed. A family exists only on hosts whose
@@ -95,7 +95,8 @@ def _config(fam: TinyFamily, txt_norm: bool) -> dict[str, Any]:
     config = md.detect_unet_config({k: torch.zeros(shape) for k, shape in keys.items()}, "")
     if not config or config.get("image_model") != "flux2":
         raise RuntimeError(f"this host's detect_unet_config does not read {sorted(keys)} as Flux 2: {config}")
-    return config
+    # some hosts fix the head count for the full-size model (48); a tiny one has one head per rope width
+    return {**config, "num_heads": config["hidden_size"] // sum(config["axes_dim"])}
 
 
 def build_model(name: str, seed: int = 0, dtype: torch.dtype = torch.float32, txt_norm: bool = False):
@@ -111,7 +112,8 @@ def build_model(name: str, seed: int = 0, dtype: torch.dtype = torch.float32, tx
     init_random_(base.diffusion_model, seed)
     base.diffusion_model.to(dtype)
     base.eval()
-    return comfy.model_patcher.ModelPatcher(base, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device())
+    return comfy.model_patcher.ModelPatcher(base, load_device=mm.get_torch_device(),
+                                            offload_device=mm.unet_offload_device())
 
 
 def make_latent(name: str, batch: int = 1) -> dict[str, Any]:
@@ -132,4 +134,5 @@ def make_conditioning(name: str, seed: int = 0, tokens: int = 7, batch: int = 1)
     fam = FAMILIES[name]
     gen = torch.Generator().manual_seed(int(seed))
     cond = torch.randn((batch, int(tokens), fam.context_dim), generator=gen)
-    return [[cond, {"guidance": 3.5} if name == "flux2" else {"frame_rate": 25}]]
+    # Flux 2 has no pooled vector, but some hosts read the key (Flux's encode_adm)
+    return [[cond, {"guidance": 3.5, "pooled_output": None} if name == "flux2" else {"frame_rate": 25}]]
