@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from comfy_host import host_out_dir
 from conftest import UI_WRONG_SIZE_DIRECTION
+from ui_driver import RUN_TIMEOUT_S
 from ui_standins import tiny_plan
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def test_ab_compare_view_shows_every_variant_with_strength_and_score(frontend):
     # 'add' steers every prompt (the tiny random encoder decides nothing about gates), so the safety
     # score must rise with strength.
     frontend.apply_graph_edits({"widgets": [{"id": steer_id, "name": "mode", "value": "add"}]})
-    outcome = frontend.queue_run(timeout_s=300)
+    outcome = frontend.queue_run(timeout_s=RUN_TIMEOUT_S)
     assert outcome.status == "success", json.dumps(outcome.error)[:3000]
     frontend.wait_for_previews([grid_id])
     sent = next(e["output"] for e in outcome.executed if e["node"] == grid_id)["safesteer_ab"]
@@ -210,7 +211,7 @@ def test_mismatched_direction_shows_safesteer_error_and_the_server_keeps_serving
         "widgets": [{"id": load_id, "name": "direction_name", "value": UI_WRONG_SIZE_DIRECTION}],
         "connect": [{"from": load_id, "slot": 0, "to": steer_id, "input": "direction"}],
     })
-    outcome = frontend.queue_run(timeout_s=300)
+    outcome = frontend.queue_run(timeout_s=RUN_TIMEOUT_S)
     assert outcome.status == "error"
     error = outcome.error
     assert error["node_type"] == "SafeSteerDiTSteer" and error["exception_type"].startswith("steering_core.errors."), error
@@ -227,7 +228,7 @@ def test_mismatched_direction_shows_safesteer_error_and_the_server_keeps_serving
     assert ui_server.proc.poll() is None
     frontend.apply_graph_edits({"connect": [{"from": estimate_id, "slot": 0, "to": steer_id, "input": "direction"}],
                                 "modes": [{"id": load_id, "mode": 2}]})
-    again = frontend.queue_run(timeout_s=300)
+    again = frontend.queue_run(timeout_s=RUN_TIMEOUT_S)
     assert again.status == "success", json.dumps(again.error)[:2000]
     frontend.wait_for_previews([_node_id(workflow, "SaveImage")])
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from comfy_host import host_out_dir
+from ui_driver import RUN_TIMEOUT_S
 from ui_standins import checkpoint_names, tiny_plan
 from workflow_check import MODE_ALWAYS, VALUE, widget_layout, widget_values_by_name
 
@@ -109,7 +110,7 @@ def test_workflow_loads_renders_and_runs_in_the_frontend(path: Path, frontend, o
 
     # -- swap in the tiny models, queue, and see the result
     frontend.apply_graph_edits(tiny_plan(workflow))
-    outcome = frontend.queue_run(timeout_s=300)
+    outcome = frontend.queue_run(timeout_s=RUN_TIMEOUT_S)
     assert outcome.status == "success", f"{path.name} failed in the UI: {json.dumps(outcome.error)[:3000]}"
     outputs = [str(n["id"]) for n in workflow["nodes"] if n["type"] in IMAGE_OUTPUT_TYPES and n.get("mode", 0) == MODE_ALWAYS]
     assert outputs, f"{path.name} has no image output node"

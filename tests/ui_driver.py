@@ -36,6 +36,9 @@ FRONTEND_SETTINGS = {"Comfy.TutorialCompleted": True,
                      # no minimap or render stats over the graph in screenshots
                      "Comfy.Minimap.Visible": False, "Comfy.Graph.CanvasInfo": False}
 VIEWPORT = {"width": 2200, "height": 1240}
+#: How long a test waits for a queued run to end: a hang guard, not a speed target. The host matrix runs
+#: two suites on 2 cores, and the SAE workflows (a short Train Safety SAE) then took over 300 s.
+RUN_TIMEOUT_S = 900.0
 T = TypeVar("T")
 
 
