@@ -139,17 +139,23 @@ def checked(node_cls: type[io.ComfyNode]) -> type[io.ComfyNode]:
     # the plain function, called with the class ComfyUI runs (V3 runs a clone carrying the hidden inputs)
     run: Callable[..., Any] = inspect.unwrap(inspect.getattr_static(node_cls, "execute").__func__)
 
-    def before(kwargs: dict[str, Any]) -> str:
+    signature = inspect.signature(run)
+
+    def before(cls: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        values = dict(kwargs)
+        if args:  # a direct call (scripts, tests) may pass inputs by position
+            bound = signature.bind_partial(cls, *args, **kwargs).arguments
+            values = {k: v for k, v in list(bound.items())[1:]}
         schema = node_cls.define_schema()  # fresh: file combos list the folder as it is now
-        check_inputs(schema, kwargs)
+        check_inputs(schema, values)
         return schema.display_name or schema.node_id
 
     if inspect.iscoroutinefunction(run):
         @functools.wraps(run)
-        async def execute_async(cls: Any, **kwargs: Any) -> Any:
-            name = before(kwargs)
+        async def execute_async(cls: Any, *args: Any, **kwargs: Any) -> Any:
+            name = before(cls, args, kwargs)
             try:
-                return await run(cls, **kwargs)
+                return await run(cls, *args, **kwargs)
             except Exception as exc:
                 rewrapped = _rewrap(name, exc)
                 if rewrapped is None:
@@ -158,10 +164,10 @@ def checked(node_cls: type[io.ComfyNode]) -> type[io.ComfyNode]:
         node_cls.execute = classmethod(execute_async)  # type: ignore[method-assign,assignment]
     else:
         @functools.wraps(run)
-        def execute(cls: Any, **kwargs: Any) -> Any:
-            name = before(kwargs)
+        def execute(cls: Any, *args: Any, **kwargs: Any) -> Any:
+            name = before(cls, args, kwargs)
             try:
-                return run(cls, **kwargs)
+                return run(cls, *args, **kwargs)
             except Exception as exc:
                 rewrapped = _rewrap(name, exc)
                 if rewrapped is None:

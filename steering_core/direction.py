@@ -241,6 +241,7 @@ def _check_header(header: FileHeader) -> None:
     for name in ("thresholds", "centres", "gate_offsets"):
         header.expect(name, (k,), required=False)
     header.expect("gate_vectors", (k, dim), required=False)
+    header.only({"vectors", "scale", "thresholds", "centres", "gate_offsets", "gate_vectors"})
 
 
 # ---------------------------------------------------------------------- estimation

@@ -153,6 +153,12 @@ class FileHeader:
         if info.shape != tuple(shape):
             raise self.fail(f"tensor {name!r} has shape {list(info.shape)}, but its metadata implies {list(shape)}")
 
+    def only(self, allowed: set[str]) -> None:
+        """Raise if the file holds a tensor outside ``allowed`` (nothing unknown is ever read into memory)."""
+        extra = sorted(set(self.tensors) - allowed)
+        if extra:
+            raise self.fail(f"it holds tensor(s) this kind does not have ({', '.join(printable(n, 40) for n in extra[:5])})")
+
     def shape(self, name: str, ndim: int, dtypes: frozenset[str] = FLOAT_DTYPES) -> tuple[int, ...]:
         """The shape of a required tensor whose size is not implied by the metadata (only its rank)."""
         info = self.tensors.get(name)

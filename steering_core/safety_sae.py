@@ -215,6 +215,8 @@ def _check_header(header: FileHeader) -> None:
             s = header.shape(f"site{i}.features.safe", 1, INT_DTYPES)[0]
             for name, n in (("harmful_effect", h), ("fast_threshold", h), ("safe_profile", s)):
                 header.expect(f"site{i}.features.{name}", (n,))
+    header.only({f"site{i}.{name}" for i in range(len(entries)) for name in _SAE_TENSORS}
+                | {f"site{i}.features.{name}" for i in range(len(entries)) for name in _FEATURE_TENSORS})
 
 
 def import_saelens(folder: str | os.PathLike[str], site: str | None = None, stream: str = "img") -> SiteSAE:

@@ -32,6 +32,7 @@ class Tally:
     leaks: int = 0
     problems: list[str] = field(default_factory=list)
     by_kind: dict[str, int] = field(default_factory=dict)
+    host_rejected: int = 0  # graph cases ComfyUI's own validator refused (naming the input) before SafeSteer ran
 
     def case(self, kind: str) -> None:
         self.cases += 1

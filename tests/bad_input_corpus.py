@@ -135,6 +135,7 @@ def direction_file_cases() -> list[tuple[str | bytes, bytes]]:
         ("vectors_not_unit.safetensors", _direction_bytes(tensors={"vectors": torch.ones(2, CONTEXT_DIM)})),
         ("vectors_3d.safetensors", _direction_bytes(tensors={"vectors": torch.ones(2, CONTEXT_DIM, 1)})),
         ("thresholds_wrong_shape.safetensors", _direction_bytes(tensors={"thresholds": torch.zeros(5)})),
+        ("extra_tensor.safetensors", _direction_bytes(tensors={"junk": torch.zeros(1000)})),
         ("gate_vectors_alone.safetensors", _direction_bytes(tensors={"gate_vectors": torch.zeros(2, CONTEXT_DIM)})),
         ("truncated.safetensors", good[: len(good) - 100]),
         ("shape_claims_terabyte.safetensors",
@@ -381,7 +382,7 @@ def bad_values(kind: str, opts: dict[str, Any], mode: str) -> list[tuple[str, An
             values.append(("number", 5))
     elif kind == "STRING":
         values.append(("NUL", "a\x00b"))
-        if not opts.get("multiline"):
+        if not opts.get("multiline") and mode != "http":
             values.append(("5000 chars", "x" * 5000))
         if mode == "direct":
             values.append(("number", 7))

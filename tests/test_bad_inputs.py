@@ -164,6 +164,7 @@ def judge_outcome(tally: Tally, case: Case, valid: bool, node_errors: Any, error
             tally.fail("unclear", case.name, f"a valid input failed: {error or node_errors}")
         return
     if not valid:
+        tally.host_rejected += 1
         text = json.dumps(node_errors, default=str)
         if not any(n in text for n in case.names):
             tally.fail("unclear", case.name, f"host validation error without the input's name: {text}")
@@ -250,6 +251,8 @@ def test_bad_input_corpus(comfy, tmp_path) -> None:
 
     print(f"\nbad-input corpus: {tally.line()}")
     print("  by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.by_kind.items())))
+    print(f"  graph cases refused by ComfyUI's own validator (naming the input): {tally.host_rejected}; "
+          "every other error came from SafeSteer")
     print("  seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()) + f", total {time.perf_counter() - t0:.1f}")
     assert tally.cases >= 150, tally.line()
     assert (tally.crashes, tally.unclear, tally.escaped, tally.overwritten, tally.leaks) == (0, 0, 0, 0, 0), \
@@ -263,7 +266,7 @@ def run_http(tally: Tally, infos: dict[str, Any], tmp: Path) -> None:
     dirs, saes = base / "models" / "safety_directions", base / "models" / "safety_saes"
     write_good_files(dirs, saes)
     cases = file_cases(dirs, saes, tmp) + save_name_cases(dirs) + widget_cases(infos, "http") + linked_cases()
-    with ComfyServer(base) as server:
+    with ComfyServer(base, start_timeout=240) as server:   # start-up takes long on a busy machine
         references = []
         for variant in (0, 1):
             entry = server.run(reference_graph(variant), timeout=120)
@@ -446,7 +449,7 @@ def run_cli(tally: Tally, root: Path) -> None:
         compare(tally, f"cli {name}", files, after, ())   # a refused run writes nothing at all
         files = after
     # the real command line, as a user runs it: one line, exit 2, the foreign folder untouched
-    for name, argv, names in (cases[0], cases[-2]):
+    for name, argv, names in (cases[-2],):
         tally.case("cli subprocess")
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         proc = subprocess.run([host_python(), "-m", "steering_core.evaluate", *argv], capture_output=True, text=True,
@@ -469,10 +472,15 @@ def force_keeps_user_files(tally: Tally, run: Path) -> None:
         store.write_image("images/0/00000.png", b"png")
         store.write_record({"key": "p00000_s0", "status": "done", "images": ["images/0/00000.png"]})
     user_files = {"images/holiday.png": b"mine", "images/0/mine.png": b"mine too", "items/notes.txt": b"notes",
-                  "my_notes.md": b"# mine"}
+                  "my_notes.md": b"# mine", "../outside.txt": b"not in the run"}
     for rel, data in user_files.items():
         (run / rel).parent.mkdir(parents=True, exist_ok=True)
         (run / rel).write_bytes(data)
+    # a hand-edited record listing files outside images/: never read as done, never followed by --force
+    hostile = {"key": "p00001_s0", "status": "done", "images": ["../outside.txt", "my_notes.md", "images/../my_notes.md"]}
+    (run / "items" / "p00001_s0.json").write_text(json.dumps(hostile))
+    if RunStore(run).read_record("p00001_s0") is not None:
+        tally.fail("unclear", "cli hostile record", "a record listing files outside images/ was accepted")
     with RunStore(run) as store:
         store.open({"template_sha256": "c", "prompts_sha256": "b"}, force=True)
     for rel, data in user_files.items():

@@ -220,11 +220,19 @@ class RunStore:
         path = self.record_path(key)
         if not path.is_file():
             return None
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            return None          # cannot happen with atomic writes; treat as not done
-        return record if isinstance(record, dict) else None
+        record = self._read_json(path)
+        return record if self._record_ok(record, key) else None   # a damaged record: the item is not done
+
+    def _record_ok(self, record: Any, key: str) -> bool:
+        """A record of ``key`` whose fields have the types the run reads, its images inside ``images/``."""
+        if not isinstance(record, dict) or record.get("key") != key or not isinstance(record.get("status"), str):
+            return False
+        images = record.get("images", [])
+        root = self.images_dir.resolve()
+        if not isinstance(images, list) or not all(
+                isinstance(r, str) and (self.out / r).resolve().is_relative_to(root) for r in images):
+            return False
+        return all(record.get(k) is None or isinstance(record[k], dict) for k in ("scores", "clip"))
 
     def write_record(self, record: Mapping[str, Any]) -> None:
         atomic_write_json(self.record_path(str(record["key"])), dict(record))
