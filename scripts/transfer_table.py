@@ -4,7 +4,7 @@
     python scripts/transfer_table.py --pairs minilm:6>minilm:3 --maps procrustes --seeds 0 \\
         --max-anchors 120 --max-pairs 20 --out /tmp/t                  # a quick subset
 
-Every encoder encodes every prompt (anchors and pairs) once, pooled by its kind (``auto``: mean for
+Every encoder encodes every prompt (anchors and pairs) once (when a pair first needs it), pooled by its kind (``auto``: mean for
 encoders, robust_mean for decoder LLMs); each (pair, map, seed) is then one
 :func:`steering_core.transfer_report` on those pooled vectors. The control refits the first map kind
 with the target anchors shuffled (``shuffle_anchors=True``). Writes ``table.md`` (summary: mean over
@@ -94,13 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     pairs = {c: category_pairs(c)[:args.max_pairs] for c in args.categories.split(",")}
     prompts = list(dict.fromkeys(anchors + [x for ps in pairs.values() for p in ps for x in (p.safe, p.unsafe)]))
     specs = list(dict.fromkeys(s for pair in args.pairs for s in pair.split(">")))
-    say(f"encoding {len(prompts)} prompts with {len(specs)} encoders")
+    say(f"{len(prompts)} prompts for each of {len(specs)} encoders (encoded when a pair first needs them)")
     cache = _EncoderCache("cpu", 128)
-    tables = {spec: pool_all(cache, spec, prompts, say) for spec in specs}
+    tables: dict[str, PooledTable] = {}
 
     records = []
     for pair in args.pairs:
         src, tgt = pair.split(">")
+        for spec in (src, tgt):
+            if spec not in tables:
+                tables[spec] = pool_all(cache, spec, prompts, say)
         runs = [(m, False) for m in args.maps] + [(args.maps[0], True)]
         for map_kind, control in runs:
             for seed in args.seeds:

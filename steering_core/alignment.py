@@ -37,6 +37,8 @@ from .validation import as_float_tensor, require_finite
 
 KIND = "Alignment"
 MAP_KINDS: tuple[str, ...] = ("ridge", "procrustes", "mlp")
+#: candidates of ``kind="auto"`` (the MLP is left out: five extra trainings per choice)
+AUTO_KINDS: tuple[str, ...] = ("ridge", "procrustes")
 LOW_COVERAGE = 0.5
 READOUT_FOLDS = 5
 AUTO = "auto"
@@ -450,6 +452,29 @@ def _auto_ridge(xc: torch.Tensor, yc: torch.Tensor, lam_mode: str, max_rank: int
     return solution, spectrum, settings
 
 
+def _fit_auto_kind(source: object, target: object, directions: object | None, **kwargs: Any) -> "Alignment":
+    """``kind="auto"``: score every kind of ``AUTO_KINDS`` by mean agreement along ``directions``; fit the best."""
+    from .agreement import score_agreement
+
+    x = as_float_tensor(source, "source anchor activations").detach().to(torch.float32)
+    y = as_float_tensor(target, "target anchor activations").detach().to(torch.float32)
+    if directions is None:
+        basis, _, _ = principal_basis(x - x.mean(0), energy=1.0, max_rank=8)
+        v = basis
+    else:
+        v = as_float_tensor(directions, "directions").reshape(-1, x.shape[-1])
+    fit_keys = {"ridge": ("lam", "lam_mode"), "procrustes": ("scaled",)}
+    scores = {}
+    for kind in AUTO_KINDS:
+        extra = {k: kwargs[k] for k in fit_keys[kind]}
+        scores[kind] = float(score_agreement(x, y, v, kind, seed=kwargs["seed"], **extra).mean())
+    best = max(scores, key=lambda k: scores[k])
+    alignment = fit_alignment(source, target, best, **kwargs)
+    alignment.diagnostics["kind_selection"] = {"criterion": "mean score agreement", "agreement": scores, "chosen": best,
+                                               "directions": "given" if directions is not None else "top-8 principal"}
+    return alignment
+
+
 def fit_alignment(
     source: object,
     target: object,
@@ -470,12 +495,16 @@ def fit_alignment(
     target_layer: str = "",
     source_fingerprint: str = "",
     target_fingerprint: str = "",
+    directions: object | None = None,
 ) -> Alignment:
     """Fit a source -> target map on paired **benign anchor** activations.
 
     Args:
         source, target: ``[N, Ds]`` and ``[N, Dt]`` pooled activations of the same N anchor prompts.
-        kind: "ridge", "procrustes" or "mlp".
+        kind: "ridge", "procrustes", "mlp", or "auto": the kind of ``AUTO_KINDS`` with the highest
+            mean score agreement (:func:`agreement.score_agreement`, cross-fitted on the anchors) along
+            ``directions`` (``[K, Ds]``; default the source anchors' top 8 principal directions);
+            the candidates' agreements are in ``diagnostics["kind_selection"]``.
         lam: ridge penalty, or ``"auto"`` (default): the strength with the smallest closed-form
             leave-one-out error on the training anchors among ``AUTO_LAMS`` (relative), all
             read off one spectral factorisation of the anchors (:func:`linalg.anchor_spectrum`,
@@ -488,8 +517,14 @@ def fit_alignment(
         coverage_energy, coverage_rank: principal subspace used for the coverage diagnostic.
         anchor_sample: how many training anchors to keep for finite differences and gate calibration.
     """
+    if kind == AUTO:
+        return _fit_auto_kind(source, target, directions, lam=lam, lam_mode=lam_mode, scaled=scaled, mlp=mlp,
+                              holdout=holdout, seed=seed, coverage_energy=coverage_energy, coverage_rank=coverage_rank,
+                              anchor_sample=anchor_sample, source_model=source_model, target_model=target_model,
+                              source_layer=source_layer, target_layer=target_layer,
+                              source_fingerprint=source_fingerprint, target_fingerprint=target_fingerprint)
     if kind not in MAP_KINDS:
-        raise SafeSteerError(f"unknown alignment kind {kind!r}; choose one of {', '.join(MAP_KINDS)}.")
+        raise SafeSteerError(f"unknown alignment kind {kind!r}; choose 'auto' or one of {', '.join(MAP_KINDS)}.")
     if lam_mode not in ("relative", "absolute"):
         raise SafeSteerError(f"lam_mode must be 'relative' or 'absolute', got {lam_mode!r}.")
     x = as_float_tensor(source, "source anchor activations").detach()

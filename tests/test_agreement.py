@@ -67,3 +67,13 @@ def test_old_reports_without_agreement_still_load() -> None:
 
     report = TransportReport.from_dict(data)
     assert report.rows[0].agreement is None and "n/a" in report.to_markdown()
+
+
+def test_auto_kind_picks_the_map_with_the_highest_agreement(half_kept) -> None:
+    x, y = half_kept
+    directions = torch.eye(12)[:3]
+    a = sc.fit_alignment(x, y, "auto", directions=directions)
+    sel = a.diagnostics["kind_selection"]
+    expected = {k: float(score_agreement(x, y, directions, k).mean()) for k in ("ridge", "procrustes")}
+    assert sel["agreement"] == pytest.approx(expected)
+    assert a.kind == sel["chosen"] == max(expected, key=expected.get)

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_transfer_table_script_on_a_small_subset(tmp_path: Path) -> None:
     out = tmp_path / "table"
     cmd = [sys.executable, str(ROOT / "scripts" / "transfer_table.py"), "--pairs", "minilm>minilm:3",
-           "--maps", "procrustes", "--seeds", "0", "1", "--max-anchors", "80", "--max-pairs", "12",
+           "--maps", "procrustes", "--seeds", "0", "1", "--max-anchors", "60", "--max-pairs", "10",
            "--categories", "violence,hate", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
