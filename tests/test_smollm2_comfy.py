@@ -80,7 +80,9 @@ def _cross_model_graph(object_info: dict) -> dict:
         elif node["type"] in ("UNETLoader", "DualCLIPLoader", "VAELoader"):
             spec = standin_outputs(node)[0]
             widgets = {k: v for k, v in spec["widgets"].items() if k != "control_after_generate"}
-            prompt[node_id] = {"class_type": spec["type"], "inputs": {"seed": 0, **widgets}}
+            defaults = {name: entry[1]["default"] for name, entry in object_info[spec["type"]]["input"]["required"].items()
+                        if len(entry) > 1 and "default" in entry[1]}
+            prompt[node_id] = {"class_type": spec["type"], "inputs": {**defaults, **widgets}}
         prompt[node_id]["inputs"].update(TINY_SIZES.get(node["type"], {}))
     for node in prompt.values():
         if node["class_type"] == "SafeSteerEstimateDirection":
