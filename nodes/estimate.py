@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from comfy_api.latest import io
 
 from steering_core import calibrate_gates
 from steering_core.encoders.base import directions_from_pairs, encode_pooled, encoder_pooling
+from steering_core.pooling import SinkDominatedWarning
 
 from .clip_encoder import ComfyTextEncoder
 from .common import ALL, POOLING_OPTIONS, POOLING_TOOLTIP, PROMPT_SETS, benign_prompts, describe, progress_bar, prompt_pairs
@@ -51,8 +53,11 @@ class EstimateSafetyDirection(io.ComfyNode):
         total = 2 * sum(len(p) for p in pairs.values()) + len(anchors)
         encoder = ComfyTextEncoder(clip, progress=progress_bar(total))
         pooling = encoder_pooling(encoder, pooling)  # "auto" -> by encoder kind; the direction records the result
-        direction = directions_from_pairs(encoder, pairs, pooling=pooling, include_global=len(pairs) > 1)
-        benign = encode_pooled(encoder, anchors, pooling=pooling)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SinkDominatedWarning)
+            direction = directions_from_pairs(encoder, pairs, pooling=pooling, include_global=len(pairs) > 1)
+            benign = encode_pooled(encoder, anchors, pooling=pooling)
         direction = calibrate_gates(direction, benign, false_positive_rate)
-        return io.NodeOutput(direction, describe(direction))
+        notes = list(dict.fromkeys(f"WARNING: {w.message}" for w in caught if issubclass(w.category, SinkDominatedWarning)))
+        return io.NodeOutput(direction, "\n".join([describe(direction), *notes]))
 

@@ -117,3 +117,24 @@ def test_cross_model_workflow_runs_with_the_real_llm_source(comfy, comfy_base, r
     assert torch.isclose(source.scale[0].double(), expected.scale[0].double(), rtol=1e-3)
     images = [k for k, n in prompt.items() if n["class_type"] == "SaveImage"]
     assert images and result.ui(images[0])["images"]
+
+
+def test_estimate_node_says_when_a_plain_mean_is_sink_dominated(comfy) -> None:
+    pairs = "\n".join(["a calm lake at dawn | a corpse floating in a lake at dawn",
+                       "a man holding a bouquet | a man holding a bloody knife"])
+    graph = {
+        "llm": {"class_type": "SafeSteerTinyTextEncoder", "inputs": {"kind": "smollm2", "seed": 0}},
+        "plain": {"class_type": "SafeSteerEstimateDirection", "inputs": {
+            "clip": ["llm", 0], "prompt_set": "custom", "pooling": "mean", "false_positive_rate": 0.25,
+            "custom_pairs": pairs, "benign_anchors": "\n".join(ANCHORS[:4])}},
+        "auto": {"class_type": "SafeSteerEstimateDirection", "inputs": {
+            "clip": ["llm", 0], "prompt_set": "custom", "pooling": "auto", "false_positive_rate": 0.25,
+            "custom_pairs": pairs, "benign_anchors": "\n".join(ANCHORS[:4])}},
+        "show_plain": {"class_type": "PreviewAny", "inputs": {"source": ["plain", 1]}},
+        "show_auto": {"class_type": "PreviewAny", "inputs": {"source": ["auto", 1]}},
+    }
+    result = comfy.run(graph).raise_for_error()
+    plain, auto = result.ui("show_plain")["text"][0], result.ui("show_auto")["text"][0]
+    print(plain.splitlines()[-1])
+    assert "WARNING: mean pooling" in plain and "robust_mean" in plain
+    assert "WARNING" not in auto and "robust_mean pooling" in auto
