@@ -126,10 +126,10 @@ def test_estimate_node_says_when_a_plain_mean_is_sink_dominated(comfy) -> None:
         "llm": {"class_type": "SafeSteerTinyTextEncoder", "inputs": {"kind": "smollm2", "seed": 0}},
         "plain": {"class_type": "SafeSteerEstimateDirection", "inputs": {
             "clip": ["llm", 0], "prompt_set": "custom", "pooling": "mean", "false_positive_rate": 0.25,
-            "custom_pairs": pairs, "benign_anchors": "\n".join(ANCHORS[:4])}},
+            "custom_pairs": pairs, "benign_anchors": "\n".join(ANCHORS[:16])}},
         "auto": {"class_type": "SafeSteerEstimateDirection", "inputs": {
             "clip": ["llm", 0], "prompt_set": "custom", "pooling": "auto", "false_positive_rate": 0.25,
-            "custom_pairs": pairs, "benign_anchors": "\n".join(ANCHORS[:4])}},
+            "custom_pairs": pairs, "benign_anchors": "\n".join(ANCHORS[:16])}},
         "show_plain": {"class_type": "PreviewAny", "inputs": {"source": ["plain", 1]}},
         "show_auto": {"class_type": "PreviewAny", "inputs": {"source": ["auto", 1]}},
     }
