@@ -13,10 +13,10 @@ from comfy_api.latest import io
 
 from steering_core import (MAP_KINDS, Alignment, LowCoverageWarning, PoorTransferWarning, SafetyDirection, fit_alignment,
                            transport_report)
-from steering_core.encoders.base import encode_pooled
+from steering_core.encoders.base import encode_pooled, encoder_pooling
 
 from .clip_encoder import ComfyTextEncoder
-from .common import benign_prompts, progress_bar
+from .common import POOLING_OPTIONS, POOLING_TOOLTIP, benign_prompts, progress_bar
 from .types import CATEGORY, AlignmentType, SafetyDirectionType
 
 _CACHE: "OrderedDict[str, Alignment]" = OrderedDict()
@@ -53,8 +53,7 @@ class AlignCrossModel(io.ComfyNode):
                                        "orthogonal map plus scale; mlp: a small non-linear map."),
                 io.Float.Input("lam", default=0.01, min=0.0, max=10.0, step=0.001, round=0.0001,
                                tooltip="Ridge penalty relative to the anchors' mean energy (0.01 is a good default)."),
-                io.Combo.Input("pooling", options=["mean", "last_k"], default="mean",
-                               tooltip="Must match the pooling the direction was estimated with."),
+                io.Combo.Input("pooling", options=POOLING_OPTIONS, default="auto", tooltip=POOLING_TOOLTIP),
                 io.String.Input("anchors", multiline=True, default="", optional=True,
                                 tooltip="Benign anchor prompts, one per line; empty = the shipped anchors."),
             ],
@@ -67,24 +66,28 @@ class AlignCrossModel(io.ComfyNode):
         prompts = benign_prompts(anchors)
         source = ComfyTextEncoder(source_clip)
         target = ComfyTextEncoder(target_clip)
-        key = alignment_key(source, target, prompts, kind=map_kind, lam=lam, pooling=pooling)
+        # "auto" pools each side by its own encoder kind (an LLM source drops its attention sink, a T5 target does not).
+        source_pooling, target_pooling = encoder_pooling(source, pooling), encoder_pooling(target, pooling)
+        key = alignment_key(source, target, prompts, kind=map_kind, lam=lam, pooling=f"{source_pooling}->{target_pooling}")
         alignment = _CACHE.get(key)
         if alignment is None:
             bar = progress_bar(2 * len(prompts))
             source.progress = target.progress = bar
-            src = encode_pooled(source, prompts, pooling=pooling)
-            tgt = encode_pooled(target, prompts, pooling=pooling)
+            src = encode_pooled(source, prompts, pooling=source_pooling)
+            tgt = encode_pooled(target, prompts, pooling=target_pooling)
             alignment = fit_alignment(
                 src, tgt, kind=map_kind, lam=lam, source_model=source.name, target_model=target.name,
                 source_layer=source.layer, target_layer=target.layer, source_fingerprint=source.fingerprint,
                 target_fingerprint=target.fingerprint)
+            alignment.settings.update(source_pooling=source_pooling, target_pooling=target_pooling)
             _CACHE[key] = alignment
             while len(_CACHE) > _CACHE_SIZE:
                 _CACHE.popitem(last=False)
         _CACHE.move_to_end(key)
         r2 = alignment.held_out_r2
         report = (f"{alignment.kind} map {alignment.source_dim}-d ({alignment.source_model}) -> {alignment.target_dim}-d "
-                  f"({alignment.target_model}) on {len(prompts)} benign anchors; held-out R^2 "
+                  f"({alignment.target_model}) on {len(prompts)} benign anchors ({source_pooling} -> {target_pooling} "
+                  f"pooling); held-out R^2 "
                   f"{'n/a' if r2 is None else f'{r2:.3f}'}")
         return io.NodeOutput(alignment, report)
 

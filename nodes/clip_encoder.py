@@ -5,6 +5,10 @@
 estimated here live in the model's conditioning space and gate on it directly. Every token of that
 tensor counts (padding included), because that is what the model sees; prompts of different
 lengths are padded to a batch with a mask.
+
+``kind`` is "decoder" when the CLIP holds one of ComfyUI's causal LLM transformers (any module
+defined in ``comfy.text_encoders.llama``: Llama, Qwen2.5/3, Mistral, Gemma), else "encoder"; the
+"auto" pooling of the nodes follows it (``steering_core.pooling.default_pooling``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,14 @@ class ComfyTextEncoder:
         self._fingerprint: str | None = None
         self._hidden: int | None = None
         self.progress = progress
+
+    @property
+    def kind(self) -> str:
+        """"decoder" when a causal LLM from ComfyUI's ``text_encoders.llama`` module runs inside, else "encoder"."""
+        model = getattr(self.clip, "cond_stage_model", None)
+        if model is not None and any(type(m).__module__.endswith("text_encoders.llama") for m in model.modules()):
+            return "decoder"
+        return "encoder"
 
     @property
     def fingerprint(self) -> str:

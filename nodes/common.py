@@ -10,6 +10,12 @@ from steering_core.errors import PromptDataError, SafeSteerError
 ALL = "all categories"
 CUSTOM = "custom"
 PROMPT_SETS: list[str] = [ALL, *CATEGORIES, CUSTOM]
+#: The pooling combo of the nodes that pool prompts; "auto" (the default) follows each encoder's kind.
+POOLING_OPTIONS: list[str] = ["auto", "mean", "last_k", "robust_mean", "robust_last_k"]
+POOLING_TOOLTIP = ("How a prompt's token states become one vector. auto (default): mean for encoders (CLIP, T5, BERT), "
+                   "robust_mean for LLM encoders. mean: over all tokens; last_k: the last 5 tokens; robust_*: the same "
+                   "without the LLM's attention-sink first token and massive-activation tokens (norm > 10x the "
+                   "prompt's median), which otherwise dominate the vector.")
 
 
 def parse_pair_lines(text: str) -> list[PromptPair]:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from comfy_api.latest import io
 
 from steering_core import calibrate_gates
-from steering_core.encoders.base import directions_from_pairs, encode_pooled
+from steering_core.encoders.base import directions_from_pairs, encode_pooled, encoder_pooling
+from steering_core.pooling import SinkDominatedWarning
 
 from .clip_encoder import ComfyTextEncoder
-from .common import ALL, PROMPT_SETS, benign_prompts, describe, progress_bar, prompt_pairs
+from .common import ALL, POOLING_OPTIONS, POOLING_TOOLTIP, PROMPT_SETS, benign_prompts, describe, progress_bar, prompt_pairs
 from .types import CATEGORY, SafetyDirectionType
 
 
@@ -32,9 +34,7 @@ class EstimateSafetyDirection(io.ComfyNode):
                 io.Combo.Input("prompt_set", options=PROMPT_SETS, default=ALL,
                                tooltip="Shipped minimal-contrast pairs (all six categories, or one), or 'custom' "
                                        "to use custom_pairs."),
-                io.Combo.Input("pooling", options=["mean", "last_k"], default="mean",
-                               tooltip="How a prompt's token states become one vector: mean over tokens, or the "
-                                       "mean of the last k tokens (for causal LLM encoders)."),
+                io.Combo.Input("pooling", options=POOLING_OPTIONS, default="auto", tooltip=POOLING_TOOLTIP),
                 io.Float.Input("false_positive_rate", default=0.05, min=0.0, max=0.5, step=0.01,
                                tooltip="Share of benign anchor prompts allowed to open a category's gate."),
                 io.String.Input("custom_pairs", multiline=True, default="", optional=True,
@@ -52,8 +52,12 @@ class EstimateSafetyDirection(io.ComfyNode):
         anchors = benign_prompts(benign_anchors)
         total = 2 * sum(len(p) for p in pairs.values()) + len(anchors)
         encoder = ComfyTextEncoder(clip, progress=progress_bar(total))
-        direction = directions_from_pairs(encoder, pairs, pooling=pooling, include_global=len(pairs) > 1)
-        benign = encode_pooled(encoder, anchors, pooling=pooling)
+        pooling = encoder_pooling(encoder, pooling)  # "auto" -> by encoder kind; the direction records the result
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SinkDominatedWarning)
+            direction = directions_from_pairs(encoder, pairs, pooling=pooling, include_global=len(pairs) > 1)
+            benign = encode_pooled(encoder, anchors, pooling=pooling)
         direction = calibrate_gates(direction, benign, false_positive_rate)
-        return io.NodeOutput(direction, describe(direction))
+        notes = list(dict.fromkeys(f"WARNING: {w.message}" for w in caught if issubclass(w.category, SinkDominatedWarning)))
+        return io.NodeOutput(direction, "\n".join([describe(direction), *notes]))
 

@@ -11,7 +11,7 @@ from steering_core.errors import SafeSteerError
 from steering_core.plots import to_comfy_image
 
 from .clip_encoder import ComfyTextEncoder
-from .common import ALL, PROMPT_SETS, benign_prompts, progress_bar, prompt_pairs
+from .common import ALL, POOLING_OPTIONS, POOLING_TOOLTIP, PROMPT_SETS, benign_prompts, progress_bar, prompt_pairs
 from .types import CATEGORY
 
 
@@ -45,9 +45,7 @@ class SafetyTransferReport(io.ComfyNode):
                 io.Int.Input("seed", default=0, min=0, max=2**31 - 1, control_after_generate=False,
                              tooltip="Seed of the train / held-out split and of the map fit; the report is "
                                      "deterministic for a given seed."),
-                io.Combo.Input("pooling", options=["mean", "last_k"], default="mean",
-                               tooltip="How a prompt's token states become one vector: mean over tokens, or the "
-                                       "mean of the last 5 tokens (for causal LLM encoders)."),
+                io.Combo.Input("pooling", options=POOLING_OPTIONS, default="auto", tooltip=POOLING_TOOLTIP),
                 io.Float.Input("lam", default=0.01, min=0.0, max=10.0, step=0.001, round=0.0001,
                                tooltip="Ridge penalty relative to the anchors' mean energy (ridge map only)."),
                 io.Int.Input("pairs_per_category", default=0, min=0, max=10000,

@@ -288,7 +288,9 @@ class Alignment:
         info = dict(src.info)
         info["transport"] = report.as_dict()
         info["transported_from"] = {"model": src.source_model, "layer": src.layer, "fingerprint": src.source_fingerprint}
-        out = SafetyDirection(vectors=unit, categories=src.categories, scale=target_scale, pooling=src.pooling,
+        # Gates pool target prompts the way the target anchors were pooled, when the fit recorded it.
+        pooling = str(self.settings.get("target_pooling", src.pooling))
+        out = SafetyDirection(vectors=unit, categories=src.categories, scale=target_scale, pooling=pooling,
                               layer=self.target_layer, source_model=self.target_model,
                               source_fingerprint=self.target_fingerprint, info=info)
         anchors = self.target_anchor_sample

@@ -36,6 +36,10 @@ OUTLIER_FACTOR = 10.0
 _DEFAULT_BY_KIND = {"encoder": "mean", "decoder": "robust_mean"}
 
 
+class SinkDominatedWarning(UserWarning):
+    """A plain mean / last-k pooling is dominated by attention-sink or massive-activation tokens."""
+
+
 def _weights(mask: torch.Tensor) -> torch.Tensor:
     if mask.dtype == torch.bool:
         return mask

@@ -47,7 +47,7 @@ BUILTIN = {"minilm": ("minilm", "all-MiniLM-L6-v2"), "smollm2": ("smollm2", "Smo
 def parse_encoder_spec(spec: str) -> tuple[str, int | None]:
     """``"minilm:3"`` -> ``("minilm", 3)``; ``"hf:/models/x:-2"`` -> ``("/models/x", -2)``; ``"/models/x"`` -> ``("/models/x", None)``.
 
-    The model part is ``minilm`` or a folder path; a trailing ``:INTEGER`` is the layer.
+    The model part is ``minilm``, ``smollm2``, ``e5`` or a folder path; a trailing ``:INTEGER`` is the layer.
     """
     text = spec.strip().removeprefix("hf:")
     model, layer = text, None

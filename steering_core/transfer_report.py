@@ -331,7 +331,7 @@ def transfer_report(
     map_kind: str = "ridge",
     test_fraction: float = 0.3,
     seed: int = 0,
-    pooling: str = "mean",
+    pooling: str = "auto",
     k: int = 5,
     lam: float | str = "auto",
     batch_size: int = 32,
@@ -397,7 +397,7 @@ def transfer_report(
         target_label = f"{target_label} (target)"
 
     say(f"encoding {len(everything)} prompts with {target_label}")
-    tgt = _encode_all(target_encoder, everything, pooling, k, batch_size)
+    tgt = _encode_all(target_encoder, everything, encoder_pooling(target_encoder, pooling), k, batch_size)
 
     def directions(table: dict[str, torch.Tensor], encoder: TextEncoder) -> SafetyDirection:
         data = {c: (_stack(table, [p.safe for p in train[c]]), _stack(table, [p.unsafe for p in train[c]])) for c in categories}
@@ -434,7 +434,7 @@ def transfer_report(
         notes.append("CONTROL: the target anchors were shuffled, so the map was fitted on randomly paired prompts.")
     for encoder, label in zip(sources, source_labels):
         say(f"encoding {len(everything)} prompts with {label}")
-        src = _encode_all(encoder, everything, pooling, k, batch_size)
+        src = _encode_all(encoder, everything, encoder_pooling(encoder, pooling), k, batch_size)
         source_dir = directions(src, encoder)
         scores[f"source:{label}"] = held_scores(source_dir, src)
         dirs[f"source:{label}"] = source_dir
@@ -480,6 +480,7 @@ def transfer_report(
                                 universal_auroc=auc(UNIVERSAL, c), sources=per_source))
     settings = {"map_kind": map_kind, "lam": lam, "pooling": pooling, "k": k, "test_fraction": test_fraction, "seed": seed,
                 "shuffle_anchors": shuffle_anchors, "target_pooling": encoder_pooling(target_encoder, pooling),
+                "source_poolings": [encoder_pooling(e, pooling) for e in sources],
                 "n_anchors": len(anchor_list), "categories": categories,
                 "target_layer": str(getattr(target_encoder, "layer", "")),
                 "source_layers": [str(getattr(e, "layer", "")) for e in sources]}

@@ -135,3 +135,33 @@ def test_direction_gates_pool_like_its_prompts() -> None:
     assert direction.prompt_pooling == ("robust_mean", 5)
     plain = sc.estimate_direction(safe, unsafe, pooling="mean")
     assert plain.vectors[0, 0] < -0.9      # the plain mean follows the sinks
+
+
+class _SinkEncoder:
+    """A stand-in TextEncoder whose states carry a huge first-token sink (a decoder LLM's pattern)."""
+
+    name, layer, fingerprint, hidden_size, kind = "sinky", "l", "", 4, "decoder"
+
+    def encode(self, prompts):
+        from steering_core.encoders import EncodedPrompts
+
+        g = torch.Generator().manual_seed(len(prompts))
+        hidden = torch.randn(len(prompts), 6, 4, generator=g)
+        hidden[:, 0, 2] = 3000.0
+        return EncodedPrompts(hidden=hidden, mask=torch.ones(len(prompts), 6, dtype=torch.bool))
+
+
+def test_encode_pooled_warns_when_a_plain_mean_is_sink_dominated() -> None:
+    import warnings
+
+    from steering_core.encoders import encode_pooled
+    from steering_core.pooling import SinkDominatedWarning
+
+    enc = _SinkEncoder()
+    with pytest.warns(SinkDominatedWarning, match="robust_mean"):
+        plain = encode_pooled(enc, ["a", "b", "c"], pooling="mean")
+    assert torch.allclose(plain[:, 2], torch.full((3,), 500.0), atol=2.0)   # (3000 + 5 small values) / 6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SinkDominatedWarning)
+        robust = encode_pooled(enc, ["a", "b", "c"])                         # auto -> robust_mean for a decoder
+    assert robust.abs().max() < 10.0

@@ -370,7 +370,7 @@ def test_cli_on_minilm_layers_matches_the_library(minilm, tmp_path: Path) -> Non
     bad = subprocess.run([sys.executable, "-m", "steering_core.transfer_cli", "--source", "nosuchmodel:2", "--target",
                           "minilm", "--out", str(out)], check=False, cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)})
-    assert bad.returncode == 2 and "neither 'minilm' nor a model folder" in bad.stderr
+    assert bad.returncode == 2 and "neither one of minilm, smollm2, e5 nor a model folder" in bad.stderr
 
 
 # ----------------------------------------------------------------------------- 3. the node in a real graph

@@ -14,7 +14,7 @@ import torch
 
 from ..direction import SafetyDirection, estimate_category_directions
 from ..errors import SafeSteerError
-from ..pooling import pool, resolve_pooling
+from ..pooling import SinkDominatedWarning, massive_token_share, pool, resolve_pooling
 from ..prompts import PromptPair
 
 
@@ -65,7 +65,7 @@ def encode_pooled(
     if not prompts:
         raise SafeSteerError("no prompts to encode.")
     pooling = encoder_pooling(encoder, pooling)
-    chunks = []
+    chunks, shares = [], []
     for start in range(0, len(prompts), batch_size):
         batch = list(prompts[start:start + batch_size])
         encoded = encoder.encode(batch)
@@ -75,6 +75,15 @@ def encode_pooled(
                 f"{len(batch)} prompts; expected [N, T, D]."
             )
         chunks.append(pool(encoded.hidden.to(torch.float32), encoded.mask, pooling, k).cpu())
+        if pooling in ("mean", "last_k"):
+            shares.append(massive_token_share(encoded.hidden, encoded.mask).cpu())
+    if shares and float(torch.cat(shares).median()) > 0.5:
+        import warnings
+
+        warnings.warn(
+            f"{pooling} pooling of {getattr(encoder, 'name', 'this encoder')}: attention-sink / massive-activation tokens "
+            f"carry {float(torch.cat(shares).median()):.0%} (median) of each pooled vector, so prompts look alike; "
+            f"use pooling='robust_{pooling}' (or 'auto' with a decoder-kind encoder).", SinkDominatedWarning, stacklevel=2)
     return torch.cat(chunks)
 
 

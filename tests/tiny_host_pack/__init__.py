@@ -9,7 +9,8 @@ Loaded by a real ComfyUI from ``<base>/custom_nodes/safesteer_testkit`` (a symli
 * ``SafeSteerTinyConditioning`` (arch, seed, tokens, context_dim, pooled_dim) -> CONDITIONING,
   synthetic and TEST-ONLY (random tokens, no text).
 * ``SafeSteerTinyTextEncoder``  (kind, seed) -> CLIP from ComfyUI's text-encoder classes with real
-  tokenizers (``tiny_text_encoders.TEXT_ENCODERS``; ``minilm`` is the real all-MiniLM-L6-v2).
+  tokenizers (``tiny_text_encoders.TEXT_ENCODERS``; ``minilm`` is the real all-MiniLM-L6-v2, ``smollm2`` the real
+  SmolLM2-135M-Instruct in ComfyUI's Llama class).
 * ``SafeSteerTinyLatentStats``  (latent) -> ui {shape, mean, std, abs_max, finite, sha256, numel, values}.
 * ``SafeSteerTinyVAE``          (arch, seed) -> VAE: ComfyUI's VAE around a random TAESD / TAEHV
   (``tiny_vae``), so ``VAEDecode`` and the save nodes run for real.

