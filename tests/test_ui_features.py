@@ -160,7 +160,7 @@ def test_ab_compare_view_shows_each_variants_detector_verdict(frontend):
     assert gap >= 0, f"the strip covers the A/B labels by {-gap:.0f} px"
     page.wait_for_function("[...document.querySelectorAll('.safesteer-ab img')].every(i => i.complete && i.naturalWidth > 0)",
                            timeout=15000)
-    frontend.screenshot(OUT_UI / "ab_compare_verdicts.png")
+    frontend.screenshot(host_out_dir("ui") / "ab_compare_verdicts.png")
 
     # every image has some red, so this plug-in flags all four; only the check and the grid run again
     helpers = REPO / "tests" / "evaluate_helpers.py"
