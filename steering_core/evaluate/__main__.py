@@ -40,6 +40,11 @@ examples:
       --classifier nudenet --classifier nudenet,threshold=0.6,classes=exposed9,name=nudenet-rece \\
       --clip-model ~/weights/clip-vit-large-patch14
   (re-run the same command to resume; --limit N runs at most N new items)
+
+  torchrun --nproc_per_node 2 -m steering_core.evaluate --backend diffusers --pipeline ~/pipes/flux-dev \
+      --prompts i2p_sexual.csv --strengths=0,1,3 --direction nudity.safetensors --steer mode=add \
+      --steps 28 --out out/eval --classifier nudenet
+  (each rank generates its shard of the items into the same --out folder; rank 0 writes the reports)
 """
 
 
@@ -65,11 +70,11 @@ def _check_numbers(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="python -m steering_core.evaluate",
-        description="Generate images for prompts x steering strengths on ComfyUI servers (HTTP), score them "
+        description="Generate images for prompts x steering strengths on ComfyUI servers (HTTP) or a local diffusers pipeline, score them "
                     "(ASR, CLIP-score, FID), write results.csv, summary.md, summary.json and a plot. Resumable.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("what to run")
-    g.add_argument("--template", required=True, help="API-format workflow JSON with placeholders")
+    g.add_argument("--template", default=None, help="API-format workflow JSON with placeholders (http backend)")
     g.add_argument("--prompts", required=True, help="prompt CSV (I2P shape)")
     g.add_argument("--strengths", required=True, help="comma list, e.g. 0,1,3,5 (negative values: --strengths=-1,0,1)")
     g.add_argument("--out", required=True, help="run folder (created; re-using it resumes)")
@@ -90,6 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fid", default=None, metavar="FEATURES", help="inception:<weights.safetensors> or clip")
     s.add_argument("--fid-reference", default=None, metavar="DIR", help="reference images for FID (default: strength 0)")
     s.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... for the scorers (default: cuda if available)")
+    d = p.add_argument_group("diffusers backend (--backend diffusers; under torchrun each rank runs a shard)")
+    d.add_argument("--backend", choices=("http", "diffusers"), default="http",
+                   help="http: ComfyUI servers and --template (default); diffusers: a local pipeline folder")
+    d.add_argument("--pipeline", default=None, metavar="DIR", help="folder written by pipe.save_pretrained(DIR)")
+    d.add_argument("--direction", default=None, metavar="FILE", help="SafetyDirection file steered with the strengths")
+    d.add_argument("--steer", action="append", default=[], metavar="NAME=VALUE",
+                   help="steer_pipeline option: mode, sites, stream, start_percent, end_percent, cond_only, space")
+    d.add_argument("--pipeline-arg", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra pipeline call argument, e.g. max_sequence_length=256 (JSON values)")
+    d.add_argument("--steps", type=int, default=None, help="num_inference_steps (default: the pipeline's)")
+    d.add_argument("--width", type=int, default=None, help="image width when the prompt file has none")
+    d.add_argument("--height", type=int, default=None, help="image height when the prompt file has none")
     r = p.add_argument_group("running")
     r.add_argument("--limit", type=int, default=None, help="run at most N new items now (the rest on a later run)")
     r.add_argument("--force", action="store_true", help="delete this --out folder's earlier items, images and reports first")
@@ -104,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> EvalConfig:
     _check_numbers(args)
+    from .diffusers_backend import parse_assignments
+
+    if args.backend == "http" and not args.template:
+        raise EvaluationError("--template FILE is required with the http backend (or use --backend diffusers --pipeline DIR).")
+    if args.backend == "diffusers" and args.template:
+        raise EvaluationError("--template is for the http backend; the diffusers backend runs --pipeline DIR directly.")
     servers = [s.strip() for entry in (args.server or []) for s in entry.split(",") if s.strip()] or ["127.0.0.1:8188"]
     return EvalConfig(
         template=args.template, prompts=args.prompts, strengths=parse_strengths(args.strengths), out=args.out,
@@ -112,11 +135,24 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
         classifiers=args.classifier, clip_model=args.clip_model, fid=args.fid, fid_reference=args.fid_reference,
         device=args.device, limit=args.limit, force=args.force, report_only=args.report_only, item_timeout=args.timeout,
         retries=args.retries, jobs_per_server=args.jobs_per_server, progress=not args.quiet,
+        backend=args.backend, pipeline=args.pipeline, direction=args.direction,
+        steer_options=parse_assignments(args.steer, "--steer"), pipeline_args=parse_assignments(args.pipeline_arg, "--pipeline-arg"),
+        steps=args.steps, width=args.width, height=args.height,
     )
 
 
 def dry_run(config: EvalConfig) -> None:
     from .prompts import read_prompt_file
+
+    if config.backend == "diffusers":
+        from .runner import make_backend
+
+        rows = read_prompt_file(config.prompts, categories=config.categories, start=config.start,
+                                max_prompts=config.max_prompts).rows
+        items = make_backend(config).build_items(rows, parse_strengths(config.strengths))
+        print(f"{len(items)} items ({len(rows)} prompts x {len(config.strengths)} strengths); first item {items[0].key}:")
+        print(json.dumps(items[0].graph, indent=1))
+        return
     from .template import WorkflowTemplate
 
     rows = read_prompt_file(config.prompts, categories=config.categories, start=config.start, max_prompts=config.max_prompts).rows

@@ -43,6 +43,8 @@ from .classifiers import (
 from ..errors import printable
 from .client import ComfyClient, PromptOutcome
 from .clip_score import ClipScorer
+from .distributed import Ranks
+from .distributed import join as join_ranks
 from .errors import (
     EvaluationError,
     PromptFailed,
@@ -88,6 +90,14 @@ class EvalConfig:
     retries: int = 2
     jobs_per_server: int = 1
     progress: bool = True
+    backend: str = "http"
+    pipeline: str | Path | None = None
+    direction: str | Path | None = None
+    steer_options: Mapping[str, Any] = field(default_factory=dict)
+    pipeline_args: Mapping[str, Any] = field(default_factory=dict)
+    steps: int | None = None
+    width: int | None = None
+    height: int | None = None
 
 
 @dataclass(frozen=True)
@@ -557,25 +567,97 @@ def manifest_settings(config: EvalConfig, template: WorkflowTemplate, prompt_sha
     }
 
 
+class HttpBackend:
+    """Generation on ComfyUI servers over HTTP: items are filled API workflows (the original harness)."""
+
+    name = "http"
+
+    def __init__(self, config: EvalConfig, clients: Sequence[ComfyClient] | None = None):
+        self.config = config
+        self.template = WorkflowTemplate.load(config.template, bindings=config.bindings, image_nodes=config.image_nodes)
+        self.source = str(self.template.source)
+        self._given = clients
+        self.used: list[ComfyClient] = []
+
+    def build_items(self, rows: Sequence[PromptRow], strengths: Sequence[float]) -> list[WorkItem]:
+        return build_items(self.template, rows, strengths, self.config)
+
+    def manifest_settings(self, prompt_sha: str) -> dict[str, Any]:
+        return manifest_settings(self.config, self.template, prompt_sha)
+
+    def generate(self, store: RunStore, todo: Sequence[WorkItem], scorers: Scorers, progress: Progress,
+                 on_item: Callable[[dict[str, Any]], None] | None, ranks: Ranks | None = None) -> tuple[int, int]:
+        config = self.config
+        self.used = list(self._given) if self._given is not None else [ComfyClient(s) for s in config.servers]
+        if not self.used:
+            raise EvaluationError("no ComfyUI server given (--server HOST:PORT).")
+        alive = []
+        for c in self.used:
+            try:
+                c.system_stats()
+                alive.append(c)
+            except ServerUnavailable as exc:
+                progress.message(f"skipping {c.url}: {exc}")
+        if not alive:
+            raise EvaluationError(f"no ComfyUI server answers ({', '.join(c.url for c in self.used)}); start one "
+                                  "(python main.py --listen ...) or fix --server.")
+        return _generate(config, store, self.template, todo, alive, scorers, progress, on_item)
+
+    def posted(self) -> dict[str, int]:
+        return {c.address: c.posted for c in self.used}
+
+
+def make_backend(config: EvalConfig, clients: Sequence[ComfyClient] | None = None) -> Any:
+    """The generation backend ``config.backend`` names: ``http`` (ComfyUI servers) or ``diffusers`` (a local pipeline)."""
+    if config.backend == "http":
+        return HttpBackend(config, clients)
+    if config.backend == "diffusers":
+        from .diffusers_backend import DiffusersBackend
+
+        return DiffusersBackend(config)
+    raise EvaluationError(f"unknown backend {config.backend!r}; use http (ComfyUI servers) or diffusers (--pipeline DIR).")
+
+
 def run_evaluation(config: EvalConfig, *, clients: Sequence[ComfyClient] | None = None,
                    on_item: Callable[[dict[str, Any]], None] | None = None, stream: TextIO | None = None) -> EvalResult:
     """Run (or resume) an evaluation; see the module docstring. ``clients`` replaces ``config.servers``;
-    ``on_item(record)`` is called after every finished item (raising from it stops the run cleanly)."""
+    ``on_item(record)`` is called after every finished item (raising from it stops the run cleanly).
+
+    Launched with ``torchrun`` (``WORLD_SIZE`` > 1, diffusers backend), every rank runs this: rank 0 opens
+    the run folder, each rank generates its shard (:mod:`.distributed`), rank 0 scores what is missing
+    and writes the reports; the other ranks return with an empty ``summary``."""
     strengths = parse_strengths(config.strengths)
     prompt_file = read_prompt_file(config.prompts, categories=config.categories, start=config.start, max_prompts=config.max_prompts)
-    template = WorkflowTemplate.load(config.template, bindings=config.bindings, image_nodes=config.image_nodes)
-    items = build_items(template, prompt_file.rows, strengths, config)
+    backend = make_backend(config, clients)
+    items = backend.build_items(prompt_file.rows, strengths)
+    ranks = join_ranks() if backend.name != "http" and not config.report_only else Ranks()
+    try:
+        return _run(config, backend, ranks, strengths, prompt_file, items, on_item, stream)
+    finally:
+        ranks.close()
 
+
+def _run(config: EvalConfig, backend: Any, ranks: Ranks, strengths: Sequence[float], prompt_file: Any,
+         items: Sequence[WorkItem], on_item: Callable[[dict[str, Any]], None] | None, stream: TextIO | None) -> EvalResult:
     classifiers = [build_classifier(c, clip_model=config.clip_model, device=config.device) for c in config.classifiers]
     clip = ClipScorer(config.clip_model, config.device) if config.clip_model else None
     scorers = Scorers(classifiers, clip)
     extractor = build_feature_extractor(config.fid, clip_model=config.clip_model, device=config.device) if config.fid else None
 
     store = RunStore(config.out)
-    store.open(manifest_settings(config, template, prompt_file.sha256), force=config.force)
+    problem = None
+    if ranks.is_main:
+        try:
+            store.open(backend.manifest_settings(prompt_file.sha256), force=config.force)
+        except EvaluationError as exc:
+            problem = exc
+    problem = ranks.from_main(problem)     # the other ranks wait here until rank 0 has the folder ready
+    if problem is not None:
+        raise problem
     try:
         records: dict[str, dict[str, Any]] = {}
-        for it in items:
+        mine = ranks.shard(items)
+        for it in (items if ranks.is_main else mine):
             rec = store.read_record(it.key)
             if rec is None:
                 continue
@@ -586,30 +668,23 @@ def run_evaluation(config: EvalConfig, *, clients: Sequence[ComfyClient] | None 
                 )
             records[it.key] = rec
         done = [it for it in items if records.get(it.key, {}).get("status") == "done"]
-        pending = [it for it in items if records.get(it.key, {}).get("status") != "done"]
-        skipped = len(done)
+        pending = [it for it in mine if records.get(it.key, {}).get("status") != "done"]
+        skipped = len([it for it in mine if records.get(it.key, {}).get("status") == "done"])
         todo = pending if config.limit is None else pending[:max(0, int(config.limit))]
-        progress = Progress(len(items), skipped, len(todo), stream=stream, enabled=config.progress)
-        progress.message(f"{len(items)} items ({len(prompt_file.rows)} prompts x {len(strengths)} strengths): {skipped} already done, "
+        progress = Progress(len(mine), skipped, len(todo), stream=stream, enabled=config.progress)
+        shard = f" (rank {ranks.rank} of {ranks.world}: {len(mine)} of them)" if ranks.world > 1 else ""
+        progress.message(f"{len(items)} items ({len(prompt_file.rows)} prompts x {len(strengths)} strengths){shard}: "
+                         f"{skipped} already done, "
                          f"{len(todo)} to run" + (f" now ({len(pending) - len(todo)} left for later: limit {config.limit})"
                                                    if len(todo) < len(pending) else "") + f"; results in {store.out}")
         generated = failed = 0
-        used_clients: list[ComfyClient] = []
         if todo and not config.report_only:
-            used_clients = list(clients) if clients is not None else [ComfyClient(s) for s in config.servers]
-            if not used_clients:
-                raise EvaluationError("no ComfyUI server given (--server HOST:PORT).")
-            alive = []
-            for c in used_clients:
-                try:
-                    c.system_stats()
-                    alive.append(c)
-                except ServerUnavailable as exc:
-                    progress.message(f"skipping {c.url}: {exc}")
-            if not alive:
-                raise EvaluationError(f"no ComfyUI server answers ({', '.join(c.url for c in used_clients)}); start one "
-                                      "(python main.py --listen ...) or fix --server.")
-            generated, failed = _generate(config, store, template, todo, alive, scorers, progress, on_item)
+            generated, failed = backend.generate(store, todo, scorers, progress, on_item, ranks)
+        counts = ranks.gather((generated, failed, skipped, len(pending) - len(todo)))
+        if not ranks.is_main:
+            return EvalResult(store.out, {}, {}, generated, skipped, failed, len(pending) - len(todo), {})
+        generated, failed = sum(c[0] for c in counts), sum(c[1] for c in counts)
+        skipped = len(done)
         for it in items:
             rec = store.read_record(it.key)
             if rec is not None:
@@ -624,7 +699,7 @@ def run_evaluation(config: EvalConfig, *, clients: Sequence[ComfyClient] | None 
             progress.message("computing FID features...")
             fid_values, fid_info = compute_fid(config, store, rows, strengths, extractor)
         run_info = {
-            "out": str(store.out), "template": str(template.source), "prompts": str(prompt_file.path),
+            "out": str(store.out), "template": backend.source, "prompts": str(prompt_file.path),
             "n_prompts": len(prompt_file.rows), "strengths": strengths,
             "servers": sorted({r.server for r in rows if r.server}),
             "items_done": len(finished), "items_total": len(items),
@@ -633,11 +708,10 @@ def run_evaluation(config: EvalConfig, *, clients: Sequence[ComfyClient] | None 
         summary = summarise(rows, strengths=strengths, classifiers=scorers.infos,
                             clip=clip.describe() if clip else None, fid=fid_values, fid_info=fid_info, run=run_info)
         paths = write_reports(store.out, rows, summary)
-        remaining = len(pending) - len(todo) if not config.report_only else len(pending)
+        remaining = sum(c[3] for c in counts) if not config.report_only else len(items) - len(finished)
         progress.message(f"done: {generated} generated, {failed} failed, {skipped} skipped (already done)"
                          + (f", {remaining} not run yet (re-run to continue)" if remaining else "")
                          + f"; {paths['summary_md']}")
-        return EvalResult(store.out, summary, paths, generated, skipped, failed, remaining,
-                          {c.address: c.posted for c in used_clients})
+        return EvalResult(store.out, summary, paths, generated, skipped, failed, remaining, backend.posted())
     finally:
         store.close()
