@@ -15,7 +15,7 @@ COMFY_STAMP := $(COMFY_DIR)/.installed
 # Debian's Chromium for the browser tests (tests/test_ui_*.py), driven by Playwright from the venv.
 CHROMIUM_STAMP := $(VENV)/.chromium-stamp
 
-.PHONY: test test-ui demo bench deps comfyui chromium clean
+.PHONY: test test-ui demo bench bench-gpu deps comfyui chromium clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,8 +54,13 @@ test-ui: $(DEPS_STAMP) $(COMFY_STAMP) $(CHROMIUM_STAMP)
 demo: $(DEPS_STAMP) $(COMFY_STAMP)
 	$(PY) scripts/demo_comfy.py --out out/demo
 
-bench: $(DEPS_STAMP)
+bench: $(DEPS_STAMP) $(COMFY_STAMP)
 	$(PY) bench/run_all.py
+
+# Every benchmark on CUDA in bf16 and fp16 at FLUX.1's size, cross-checked against the CPU; writes
+# bench/results-gpu.json. Needs a CUDA build of torch in the venv (this Makefile installs the CPU one).
+bench-gpu: $(DEPS_STAMP) $(COMFY_STAMP)
+	$(PY) bench/run_all.py --device cuda --dtypes bf16,fp16 --scale flux
 
 clean:
 	rm -rf $(VENV) $(COMFY_DIR) out .pytest_cache *.egg-info
