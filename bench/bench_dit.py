@@ -303,7 +303,7 @@ def main() -> int:
 
 #: smaller shapes for ``run_all.py --quick``: the same code path and checks in seconds. Its step (~0.1 s) is
 #: mostly sampler set-up and its ratio mostly noise, so it carries no target.
-QUICK: dict[str, Any] = {"latent": (1, 16, 16, 16), "text_tokens": 16, "hidden": 256, "double": 1, "single": 2, "rounds": 2,
+QUICK: dict[str, Any] = {"latent": (1, 16, 16, 16), "text_tokens": 16, "hidden": 256, "double": 1, "single": 2, "rounds": 1,
                          "repeats": 2, "target_ratio": None}
 
 #: FLUX.1's own size (``run_all.py --scale flux``, for a GPU): hidden 3072 (24 heads of 128), 19 double + 38

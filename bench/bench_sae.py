@@ -511,7 +511,7 @@ def profile(device: torch.device, path: str = "fast", rounds: int = 3, row_limit
 #: smaller shapes for ``run_all.py --quick``: the same code paths and checks in seconds (tiny model with
 #: 2 double + 2 single blocks, 64 image tokens; a few training steps). Ratios are mostly noise: no target.
 QUICK: dict[str, Any] = {"latent": (1, 16, 16, 16), "text_tokens": 16, "hidden": 256, "double": 2, "single": 2,
-                         "rounds": 2, "repeats": 2, "target_ratio": None, "steer_tokens": 256, "steer_rounds": 2, "train_rows": 1024,
+                         "rounds": 1, "repeats": 2, "target_ratio": None, "steer_tokens": 256, "steer_rounds": 1, "train_rows": 1024,
                          "train_batch": 256, "train_steps": 3, "train_rounds": 2, "dense_steps": 2}
 
 

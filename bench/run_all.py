@@ -43,7 +43,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: per scale: ridge, steering, DiT step, SAE step and SAE memory settings
 SCALES: dict[str, dict[str, Any]] = {
     "default": {"ridge": {}, "steer": {}, "dit": {}, "sae": {}, "memory": {}},
-    "quick": {"ridge": {"n": 300, "dim": 512, "repeats": 2}, "steer": {"shape": (2, 512, 384), "repeats": 2},
+    "quick": {"ridge": {"n": 300, "dim": 512, "repeats": 2}, "steer": {"shape": (2, 512, 384), "repeats": 2, "rounds": 1},
               "dit": bench_dit.QUICK, "sae": bench_sae.QUICK, "memory": {"hidden": 256, "tokens": 512}},
     "flux": {"ridge": {}, "steer": {}, "dit": bench_dit.FLUX, "sae": bench_sae.FLUX, "memory": {}},
 }

@@ -29,7 +29,7 @@ is one functional expression (``where(touched, h + coef @ V, h)``) that the comp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -130,39 +130,44 @@ class SteeringOp:
             if cen is None:
                 cen = d.centres.to(torch.float32) if d.centres is not None else torch.zeros(k)
             self._centres = cen[active]
-        self._cache: dict[tuple[str, torch.device, torch.dtype], torch.Tensor] = {}
+        self._cache: dict[tuple[str, torch.device, torch.dtype], Any] = {}
 
     @property
     def is_identity(self) -> bool:
         """True when every strength is 0: calls return the input unchanged."""
         return self._vectors.shape[0] == 0
 
-    def _basis(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        key = ("basis", device, dtype)
+    def _cached(self, key: tuple[str, torch.device, torch.dtype], make: Callable[[], Any]) -> Any:
+        """``make()`` cached per key; under torch.compile computed in the graph instead (filling the cache
+        there would change the state the compiled graph is guarded on, and recompile on the next step)."""
+        if torch.compiler.is_compiling():
+            return make()
         if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def _basis(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        def make() -> torch.Tensor:
             # renormalise in the working dtype so <v, v> = 1 to that dtype's precision
             vectors = self._vectors.to(device=device, dtype=torch.promote_types(dtype, torch.float32))
-            self._cache[key] = (vectors / vectors.norm(dim=1, keepdim=True)).to(dtype)
-        return self._cache[key]
+            return (vectors / vectors.norm(dim=1, keepdim=True)).to(dtype)
+
+        return self._cached(("basis", device, dtype), make)
 
     def _readout(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``([K, D] vectors, [K] offsets or None)`` whose scores the mode compares."""
-        if self._gate_vectors is None:
+        if self._gate_vectors is None or self._gate_offsets is None:
             return self._basis(device, dtype), None
-        key = ("readout", device, dtype)
-        if key not in self._cache:
-            self._cache[key] = self._gate_vectors.to(device=device, dtype=dtype)
-        return self._cache[key], self._gate_offsets.to(device)  # type: ignore[union-attr]
+        vectors, offsets = self._gate_vectors, self._gate_offsets
+        return self._cached(("readout", device, dtype), lambda: (vectors.to(device=device, dtype=dtype), offsets.to(device)))
 
     def _constants(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(per-category factor [K], thresholds or centres [K] or None)`` on ``device`` in ``dtype`` (cached)."""
-        key = ("constants", device, dtype)
-        if key not in self._cache:
-            mode = self.config.mode
-            factor = self._strength * self._scale if mode in ("add", "gated") else self._strength
-            limit = self._thresholds if mode == "gated" else self._centres
-            self._cache[key] = (factor.to(device, dtype), None if limit is None else limit.to(device, dtype))
-        return self._cache[key]  # type: ignore[return-value]
+        mode = self.config.mode
+        factor = self._strength * self._scale if mode in ("add", "gated") else self._strength
+        limit = self._thresholds if mode == "gated" else self._centres
+        return self._cached(("constants", device, dtype),
+                            lambda: (factor.to(device, dtype), None if limit is None else limit.to(device, dtype)))
 
     def _coefficients(self, scores: torch.Tensor) -> torch.Tensor:
         """``[N, K]`` coefficients from projections, in the projections' dtype."""

@@ -24,27 +24,49 @@ def test_peak_probe_counts_live_allocations() -> None:
 
 
 def test_quick_benchmark_run_writes_every_row(tmp_path: Path) -> None:
+    """The GPU command's code path (``--dtypes``, ``--cross-check``) at the quick scale on the CPU: every row
+    per dtype, each ratio with its spread over repeats, the cross-checks against the CPU passed."""
     out = tmp_path / "bench.json"
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "run_all.py"), "--quick", "--out", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "run_all.py"), "--quick", "--dtypes", "fp32,bf16",
+                             "--cross-check", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert out.is_file(), result.stderr[-2000:]
-    rows = json.loads(out.read_text())["rows"]
-    core = [r for r in rows if r["bench"] in ("ridge_fit", "multi_category_steer")]
+    data = json.loads(out.read_text())
+    rows = data["rows"]
+    assert data["machine"]["dtypes"] == "fp32,bf16" and data["machine"]["date"]
+    ridge = [r for r in rows if r["bench"] == "ridge_fit"]
+    steer = [r for r in rows if r["bench"] == "multi_category_steer"]
     dit = [r for r in rows if r["bench"] == "dit_steer_step"]
     sae = [r for r in rows if r["bench"].startswith("sae_")]
-    assert [r["bench"] for r in core] == ["ridge_fit"] + ["multi_category_steer"] * 3
-    assert [r.get("mode") for r in core[1:]] == ["add", "gated", "project_out"]
-    # the DiT step benchmark runs on the real ComfyUI host that `make test` installs
-    assert dit and {r["mode"] for r in dit} >= {"add"} and all(r["ratio"] > 0 for r in dit)
-    for row in core[1:]:
-        assert row["ratio"] > 0 and row["peak_tensors"] >= 0.99  # the output tensor is always allocated
-    # SAE Blend/Repel through the node on the same host (fast and full path), fast vs full, training
-    assert [(r["bench"], r.get("path")) for r in sae] == [("sae_steer_step", "fast"), ("sae_steer_step", "full"),
-                                                         ("sae_fast_vs_full", None), ("sae_train", None)]
-    for row in sae[:2]:
+    assert [r["mode"] for r in ridge] == ["lam=default", "lam=auto"] and ridge[0]["ratio"] > 0
+    assert "skipped" in ridge[1] or ridge[1]["ratio"] > 0
+    assert [(r["mode"], r["dtype"], r["load"]) for r in steer] == [
+        (m, dt, load) for dt, loads in (("float32", ("none", "busy")), ("bfloat16", ("none",)))
+        for load in loads for m in ("add", "gated", "project_out")]
+    for row in steer:
+        assert row["ratio_min"] <= row["ratio"] <= row["ratio_max"] and len(row["repeat_ratios"]) == row["repeats"]
+        assert row["peak_tensors"] >= 0.99  # the output tensor is always allocated
+    for row in steer:
+        if row["load"] == "none":
+            assert all(row["cuda_check"][k] for k in ("allclose", "untouched_bit_identical"))
+    # the DiT step benchmark runs on the real ComfyUI host that `make test` installs, once per dtype
+    assert sorted((r["mode"], r["dtype"]) for r in dit) == sorted(
+        (m, dt) for m in ("add", "gated", "project_out") for dt in ("float32", "bfloat16"))
+    assert all(r["ratio_min"] <= r["ratio"] <= r["ratio_max"] for r in dit)
+    # SAE: device memory, Blend/Repel through the node (fast and full path, per dtype), fast vs full, training
+    assert [(r["bench"], r.get("path"), r.get("dtype")) for r in sae] == [
+        ("sae_device_memory", None, None), ("sae_steer_step", "fast", "float32"), ("sae_steer_step", "full", "float32"),
+        ("sae_fast_vs_full", None, None), ("sae_train", None, None), ("sae_steer_step", "fast", "bfloat16"),
+        ("sae_steer_step", "full", "bfloat16")]
+    memory = sae[0]
+    # fast path: the harmful slices only, (2h + 2) D + 2h + h^2 float32 values; full path: the whole SAE too
+    h, d = memory["n_harmful"], memory["hidden"]
+    assert memory["fast_resident_bytes"] == 4 * ((2 * h + 2) * d + 2 * h + h * h)
+    assert memory["full_resident_bytes"] == memory["fast_resident_bytes"] + memory["sae_bytes"]
+    for row in sae[1:3] + sae[5:]:
         assert row["ratio"] > 0 and 0 < row["gated_fraction"] < 1 and len(row["sites"]) == 4
-    assert sae[2]["tokens_source"].startswith("flux block activations")
-    assert sae[3]["tokens_per_second"] > 0
+    assert sae[3]["tokens_source"].startswith("flux block activations")
+    assert all(sae[3]["cuda_check"][p]["allclose"] for p in ("fast", "full"))
+    assert sae[4]["tokens_per_second"] > 0
 
 
 def test_sae_bench_without_host_runs_fast_vs_full_and_training() -> None:

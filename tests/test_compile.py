@@ -1,0 +1,95 @@
+"""The per-step steering edits under torch.compile(fullgraph=True): no graph break, equal to eager, and one
+compilation for a whole sampling run (new per-call plans and new activations do not recompile).
+
+Compilations are counted with Dynamo's own ``CompileCounterWithBackend``. The backend is ``aot_eager``:
+Dynamo's full trace plus AOTAutograd, which is where graph breaks, host synchronisation and recompiles
+show, without waiting for a C++ toolchain per graph; one test runs ``inductor`` itself (it needs the C
+compiler the CI image has, gcc) to check the fused code the compiler generates.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch._dynamo.testing import CompileCounterWithBackend
+
+import steering_core as sc
+from steering_core.dit_steering import DiTSteerConfig, DiTSteerer
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+STEPS = 4
+
+
+def _direction(k: int = 3, d: int = 32, seed: int = 0) -> sc.SafetyDirection:
+    g = torch.Generator().manual_seed(seed)
+    raw = torch.randn(k, d, generator=g, dtype=torch.float64)
+    return sc.SafetyDirection.from_vectors(raw, [f"c{i}" for i in range(k)], thresholds=torch.zeros(k),
+                                           centres=torch.full((k,), 0.1))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dynamo():
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("mode", ["add", "gated", "project_out", "ablate"])
+def test_steering_op_compiles_once_for_every_step(mode: str) -> None:
+    op = sc.SteeringOp(_direction(), sc.SteeringConfig(mode=mode, strength=[1.0, 0.5, 2.0]))
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(op.__call__, backend=counter, fullgraph=True)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(STEPS):
+        h = torch.randn(2, 40, 32, generator=g)
+        h[0, 0, 0] = -0.0
+        out, ref = compiled(h), op(h)
+        torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
+        untouched = (ref == h).all(-1)
+        assert torch.equal(out[untouched], h[untouched]) and torch.equal(out[untouched].signbit(), h[untouched].signbit())
+    assert counter.frame_count == 1, f"{counter.frame_count} compilations over {STEPS} steps"
+
+
+def _plans(mode: str, steps: int) -> list:
+    """Per-step plans as the APPLY_MODEL wrapper makes them: a new CallPlan per call (cond + uncond rows,
+    cond_only), from a conditioning-space direction through a linear text projection."""
+    base = _direction(k=2, d=24, seed=3)
+    d = sc.SafetyDirection.from_vectors(base.vectors.double(), base.categories, thresholds=torch.full((2,), 1e6))  # gates open
+    steerer = DiTSteerer(d, DiTSteerConfig(mode=mode, strength=[1.5, 0.5], space="conditioning"), hidden_size=32,
+                         context_dim=24)
+    proj = torch.nn.Linear(24, 32)
+    g = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        return [steerer.prepare(batch=2, context=torch.randn(2, 6, 24, generator=g) - 2.0, cond_or_uncond=[0, 1],
+                                project=proj, project_is_linear=True) for _ in range(steps)]
+
+
+@pytest.mark.parametrize("mode", ["add", "gated", "project_out"])
+@pytest.mark.parametrize("span", [(0, None), (3, 17)])
+def test_dit_site_edit_compiles_once_for_every_step(mode: str, span: tuple[int, int | None]) -> None:
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(lambda plan, h: plan.apply(h, *span), backend=counter, fullgraph=True)
+    g = torch.Generator().manual_seed(5)
+    for plan in _plans(mode, STEPS):
+        h = torch.randn(2, 20, 32, generator=g)
+        out, ref = compiled(plan, h), plan.apply(h, *span)
+        torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
+        assert torch.equal(out[1], h[1])  # the uncond row (cond_only) bit-identical
+        assert not torch.equal(out[0], h[0])
+    assert counter.frame_count == 1, f"{counter.frame_count} compilations over {STEPS} steps"
+
+
+def test_gated_steering_under_inductor_equals_eager() -> None:
+    """Inductor's generated kernel (CPU C++; gcc) gives eager's result, and compiles once for every step."""
+    op = sc.SteeringOp(_direction(), sc.SteeringConfig(mode="gated", strength=[1.0, 0.5, 2.0]))
+    counter = CompileCounterWithBackend("inductor")
+    compiled = torch.compile(op.__call__, backend=counter, fullgraph=True)
+    g = torch.Generator().manual_seed(7)
+    for _ in range(2):
+        h = torch.randn(2, 64, 32, generator=g)
+        out, ref = compiled(h), op(h)
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+        untouched = (ref == h).all(-1)
+        assert untouched.any() and torch.equal(out[untouched], h[untouched])
+    assert counter.frame_count == 1
