@@ -163,7 +163,9 @@ def test_chunked_path_matches_single_chunk(monkeypatch: pytest.MonkeyPatch) -> N
     d = _direction(k=2, d=16)
     h = torch.randn(4, 50, 16)
     h[0, 0, 0] = -0.0
-    centres = (h @ d.vectors.T).reshape(-1, 2).median(0).values.tolist()
+    # midpoints between two scores: a threshold equal to a token's own score would let a 1-ulp rounding
+    # difference flip that token's gate
+    centres = torch.quantile((h @ d.vectors.T).reshape(-1, 2), 0.5, dim=0, interpolation="midpoint").tolist()
     for mode in ("ablate", "project_out", "gated"):
         whole = sc.steer(h, d, [1.0, -0.5], mode, centres=centres, thresholds=centres)
         with monkeypatch.context() as patch:
