@@ -63,7 +63,9 @@ TEXT_TOKENS = 64
 CONTEXT_DIM = 4096             # T5-XXL width
 POOLED_DIM = 768               # CLIP-L pooled width
 K = 6
-STRENGTH = [1.0, 0.5, 2.0, 1.5, 0.8, 1.2]
+# one strength for all K categories: the node's strength input is a number (per-category strengths are
+# Multi-Category Steer's inputs); the op still projects on and moves along all K directions per token
+STRENGTH = 1.0
 CFG = 2.0
 MODES = ("add", "gated", "project_out")
 
