@@ -178,11 +178,13 @@ class Frontend:
         return RunOutcome(last["status"], last.get("prompt_id"), last.get("error"), executed)
 
     def _click_run(self) -> None:
-        """Click the Run button; if something lies over it (a toast, a tooltip), say what, move the
-        pointer away, close dialogs and click again."""
+        """Click the Run button; if something lies over it (a toast, a tooltip, a BlockUI mask), say what,
+        move the pointer away, close dialogs and click again. Frontend 1.49 can leave a document-wide
+        PrimeVue BlockUI mask in its leave transition after loading a workflow; once that mask has outlived
+        its transition (still there after the retries), the click is dispatched to the button itself."""
         button = self.page.get_by_role("button", name="Run", exact=True).first
         covered: list[str] = []
-        for _ in range(3):
+        for _ in range(6):
             try:
                 button.click(timeout=5000)
                 return
@@ -193,6 +195,9 @@ class Frontend:
                     "return e ? (e.tagName + '.' + e.className + ': ' + (e.innerText || '').slice(0, 80)) : 'nothing'; })()"))
                 self.page.mouse.move(VIEWPORT["width"] // 2, VIEWPORT["height"] // 2)
                 self.close_dialogs()
+        if covered and all("p-blockui-mask" in c and "p-overlay-mask-leave" in c for c in covered[-3:]):
+            button.dispatch_event("click")
+            return
         raise FrontendError(f"could not click Run; the element at its centre was: {covered}")
 
     def output_previews(self) -> dict[str, dict[str, Any]]:
