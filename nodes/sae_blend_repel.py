@@ -9,7 +9,7 @@ from comfy_api.latest import io
 from steering_core.errors import DimensionMismatchError, SafeSteerError
 from steering_core.safety_sae import SafetySAE, SiteSAE
 from steering_core.sae_steering import SAESteerConfig, SAESteerer
-from steering_core.sites import Site, parse_sites
+from steering_core.sites import Site, parse_sites, sae_site
 
 from .dit_adapter import DiTModelInfo, inspect_model
 from .dit_patch import install
@@ -28,14 +28,7 @@ GAMMA_DOC = ("Repel: remove the harmful features' decoded contribution so the fr
 
 def site_of(entry: SiteSAE, info: DiTModelInfo) -> Site:
     """The model block an SAE entry sits at; a clear error when this model has no such block."""
-    try:
-        sites = parse_sites(entry.site, info.num_double, info.num_single)
-    except SafeSteerError as exc:
-        raise SafeSteerError(f"the Safety SAE has an SAE at {entry.site!r}, which this {info.spec.name} model "
-                             f"({info.num_double} double / {info.num_single} single blocks) does not have: {exc}") from exc
-    if len(sites) != 1:
-        raise SafeSteerError(f"Safety SAE site key {entry.site!r} names {len(sites)} blocks; it must name exactly one.")
-    return sites[0]
+    return sae_site(entry.site, info.num_double, info.num_single, f"{info.spec.name} model")
 
 
 def check_bundle(bundle: SafetySAE, info: DiTModelInfo) -> None:

@@ -94,3 +94,19 @@ def parse_sites(spec: str, num_double: int, num_single: int = 0) -> tuple[Site, 
     if not chosen:
         raise SafeSteerError(f"site spec {spec!r} selects no blocks.")
     return tuple(sorted(chosen, key=lambda s: (KINDS.index(s.kind), s.index)))
+
+
+def sae_site(key: str, num_double: int, num_single: int, model: str) -> Site:
+    """The one block a Safety SAE's site key names, e.g. ``"double:3"``.
+
+    ``model`` describes the host's model in messages (``"Flux model"``, ``"FluxTransformer2DModel
+    transformer"``); a key this model lacks, or one naming several blocks, is a clear error.
+    """
+    try:
+        found = parse_sites(key, num_double, num_single)
+    except SafeSteerError as exc:
+        raise SafeSteerError(f"the Safety SAE has an SAE at {key!r}, which this {model} "
+                             f"({num_double} double / {num_single} single blocks) does not have: {exc}") from exc
+    if len(found) != 1:
+        raise SafeSteerError(f"Safety SAE site key {key!r} names {len(found)} blocks; it must name exactly one.")
+    return found[0]

@@ -20,7 +20,7 @@ from ..monitor import SafetyMonitorLog
 from ..safety_sae import SafetySAE
 from ..sae_steering import PATHS, SAESteerConfig, SAESteerer
 from ..site_plans import DirectionPlanner, MonitorPlanner, SitePlanner
-from ..sites import Site, parse_sites
+from ..sites import Site, parse_sites, sae_site
 from .families import TransformerInfo, inspect_transformer
 from .hooks import PipelineSteering, StepClock
 
@@ -118,17 +118,6 @@ def steer_pipeline(pipe: Any, direction: SafetyDirection, strength: float | Sequ
     return SteeringHandle([PipelineSteering(pipe, info, planner, chosen, stream, clock)], restrength)
 
 
-def _sae_site(key: str, info: TransformerInfo) -> Site:
-    try:
-        found = parse_sites(key, info.num_double, info.num_single)
-    except SafeSteerError as exc:
-        raise SafeSteerError(f"the Safety SAE has an SAE at {key!r}, which this {info.family.name} transformer "
-                             f"({info.num_double} double / {info.num_single} single blocks) does not have: {exc}") from exc
-    if len(found) != 1:
-        raise SafeSteerError(f"Safety SAE site key {key!r} names {len(found)} blocks; it must name exactly one.")
-    return found[0]
-
-
 def sae_blend_repel_pipeline(pipe: Any, safety_sae: SafetySAE, beta: float = 0.5, gamma: float = 1.0,
                              sites: str = "all", start_percent: float = 0.0, end_percent: float = 1.0,
                              cond_only: bool = True, path: str = "fast") -> SteeringHandle:
@@ -142,7 +131,7 @@ def sae_blend_repel_pipeline(pipe: Any, safety_sae: SafetySAE, beta: float = 0.5
     if path not in PATHS:
         raise SafeSteerError(f"unknown encoder path {path!r}; choose fast or full.")
     info, clock = _setup(pipe, start_percent, end_percent)
-    located = [(_sae_site(e.site, info), e) for e in safety_sae]
+    located = [(sae_site(e.site, info.num_double, info.num_single, f"{info.family.name} transformer"), e) for e in safety_sae]
     for site, entry in located:
         if entry.sae.d_in != info.hidden_size:
             raise DimensionMismatchError(
