@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run pytest (with any arguments, e.g. test files) on every host of the matrix at once, one process
-# per host: ComfyUI 0.3.75 (.venv + .comfyui) and 0.33.0 (.venv-0.33 + .comfyui-0.33). Each host's
-# full log goes to out/test/<host>.log; the output ends with one pytest summary line per host, and the
-# exit status is non-zero when either run fails.
+# per host: ComfyUI 0.3.75 (.venv + .comfyui) and 0.33.0 (.venv-0.33 + .comfyui-0.33). Host tests run
+# on both; the modules marked host_independent are shared out between the two processes, each run once.
+# Each host's full log goes to out/test/<host>.log; the output ends with one pytest summary line per
+# host, and the exit status is non-zero when either run fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 HOSTS=("0.3.75:.venv:.comfyui" "0.33.0:.venv-0.33:.comfyui-0.33")
@@ -12,7 +13,8 @@ pids=()
 for host in "${HOSTS[@]}"; do
     IFS=: read -r name venv comfy <<<"$host"
     # Each process gets its own screenshot folder and pytest cache, so the two never write one file.
-    SAFESTEER_COMFYUI="$PWD/$comfy" \
+    # Host tests run on every host; each host-independent module on one (tests/conftest.py).
+    SAFESTEER_COMFYUI="$PWD/$comfy" SAFESTEER_INDEPENDENT_SHARD="${#pids[@]}/${#HOSTS[@]}" \
         "$venv/bin/pytest" -p no:cacheprovider "$@" >"out/test/$name.log" 2>&1 &
     pids+=($!)
     echo "ComfyUI $name: pytest started (pid $!, log out/test/$name.log)"

@@ -10,6 +10,57 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+# --------------------------------------------------------------------------------------------
+# The host matrix (scripts/test_matrix.sh) runs the suite once per ComfyUI host. Modules marked
+# ``pytestmark = pytest.mark.host_independent`` never start ComfyUI, so the matrix runs each of them on
+# one host only: SAFESTEER_INDEPENDENT_SHARD="i/n" keeps the host-independent modules whose sorted index
+# is i mod n (the rest run in the other host's process). Host tests always run on every host.
+# --------------------------------------------------------------------------------------------
+
+#: Every host fixture (comfy, host, tm, te, ui_server, ...) depends on one of these.
+HOST_FIXTURES = frozenset({"comfy_base", "ui_server"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "host_independent: the module never starts ComfyUI; the host matrix runs it on one host")
+
+
+def independent_shard(value: str) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n``."""
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise pytest.UsageError(f"SAFESTEER_INDEPENDENT_SHARD={value!r}: expected 'i/n', e.g. '0/2'") from None
+    if not 0 <= index < count:
+        raise pytest.UsageError(f"SAFESTEER_INDEPENDENT_SHARD={value!r}: need 0 <= i < n")
+    return index, count
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    value = os.environ.get("SAFESTEER_INDEPENDENT_SHARD")
+    if value:
+        return f"host-independent modules: shard {value} of the host matrix (the others run on the other host)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    misfiled = sorted({item.nodeid for item in items
+                       if item.get_closest_marker("host_independent") and HOST_FIXTURES & set(getattr(item, "fixturenames", ()))})
+    if misfiled:
+        raise pytest.UsageError("marked host_independent but they start ComfyUI (remove the mark): " + ", ".join(misfiled))
+    value = os.environ.get("SAFESTEER_INDEPENDENT_SHARD")
+    if not value:
+        return
+    index, count = independent_shard(value)
+    modules = sorted({item.path.name for item in items if item.get_closest_marker("host_independent")})
+    elsewhere = {name for k, name in enumerate(modules) if k % count != index}
+    keep = [item for item in items if item.path.name not in elsewhere]
+    dropped = [item for item in items if item.path.name in elsewhere]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def minilm():
     from steering_core.encoders import TransformersEncoder

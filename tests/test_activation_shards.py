@@ -12,6 +12,8 @@ from steering_core.activation_shards import InMemoryActivations, ShardDataset, S
 from steering_core.errors import DimensionMismatchError, NonFiniteError, SafeSteerError, SafeSteerFileError
 from steering_core.fileformat import read_safesteer_file
 
+pytestmark = pytest.mark.host_independent
+
 
 def _data(n: int = 1000, d: int = 5, seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     g = torch.Generator().manual_seed(seed)

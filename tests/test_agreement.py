@@ -11,6 +11,8 @@ import torch
 import steering_core as sc
 from steering_core.agreement import score_agreement, spearman
 
+pytestmark = pytest.mark.host_independent
+
 
 def test_spearman_matches_numpy_ranks() -> None:
     rng = np.random.default_rng(0)

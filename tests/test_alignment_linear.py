@@ -11,6 +11,8 @@ import torch
 import steering_core as sc
 from steering_core.linalg import principal_basis
 
+pytestmark = pytest.mark.host_independent
+
 
 def _np_ridge(x: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mx, my = x.mean(0), y.mean(0)

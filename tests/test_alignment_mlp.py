@@ -10,6 +10,8 @@ import torch
 
 import steering_core as sc
 
+pytestmark = pytest.mark.host_independent
+
 
 def _np_forward(a: sc.Alignment, xc: np.ndarray) -> np.ndarray:
     p = {k: v.double().numpy() for k, v in a.params.items()}

@@ -16,7 +16,7 @@ from torch._dynamo.testing import CompileCounterWithBackend
 import steering_core as sc
 from steering_core.dit_steering import DiTSteerConfig, DiTSteerer
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.host_independent]
 
 STEPS = 4
 

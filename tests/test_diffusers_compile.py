@@ -7,12 +7,15 @@ this 2-core CI machine; compilations are counted with Dynamo's own CompileCounte
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch._dynamo.testing import CompileCounterWithBackend
 
 from steering_core import SafetyDirection
 from steering_core.diffusers import steer_pipeline
 from steering_core.diffusers.tiny import tiny_flux_pipeline
+
+pytestmark = pytest.mark.host_independent
 
 
 def test_compiled_steered_transformer_matches_eager_without_recompiling() -> None:

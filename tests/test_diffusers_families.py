@@ -13,6 +13,8 @@ from steering_core import SafetyDirection
 from steering_core.diffusers import steer_pipeline
 from steering_core.diffusers.families import FAMILIES, blocks_of, family_for
 
+pytestmark = pytest.mark.host_independent
+
 
 def _flux2() -> tuple[torch.nn.Module, dict[str, Any]]:
     from diffusers import Flux2Transformer2DModel

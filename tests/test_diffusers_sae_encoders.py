@@ -16,6 +16,8 @@ from steering_core.pooling import pool
 from steering_core.sae import SafetyFeatures, SparseAutoencoder
 from steering_core.safety_sae import SafetySAE, SiteSAE
 
+pytestmark = pytest.mark.host_independent
+
 KW = dict(height=16, width=16, num_inference_steps=2, max_sequence_length=24, output_type="pt")
 
 

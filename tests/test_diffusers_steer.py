@@ -18,6 +18,8 @@ from steering_core.errors import DimensionMismatchError, SafeSteerError
 from steering_core.diffusers import monitor_pipeline, steer_pipeline
 from steering_core.diffusers.tiny import tiny_flux_pipeline, tiny_sd3_pipeline
 
+pytestmark = pytest.mark.host_independent
+
 STEPS = 4
 
 

@@ -8,6 +8,8 @@ import torch
 
 import steering_core as sc
 
+pytestmark = pytest.mark.host_independent
+
 
 def _np_unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v)

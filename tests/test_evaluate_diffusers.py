@@ -26,7 +26,7 @@ from steering_core.diffusers import steer_pipeline
 from steering_core.diffusers.tiny import tiny_flux_pipeline
 from steering_core.evaluate.__main__ import main
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.host_independent]
 
 REPO = Path(__file__).resolve().parents[1]
 HELPERS = Path(__file__).resolve().parent / "evaluate_helpers.py"

@@ -24,6 +24,8 @@ from steering_core.errors import (
     WrongFileKindError,
 )
 
+pytestmark = pytest.mark.host_independent
+
 DS, DT = 12, 8
 PACKAGE_DIR = Path(sc.__file__).resolve().parent
 

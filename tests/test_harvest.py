@@ -11,6 +11,8 @@ from steering_core.activation_shards import ShardDataset, ShardWriter
 from steering_core.errors import SafeSteerError
 from steering_core.harvest import harvest, pooled_site_activations
 
+pytestmark = pytest.mark.host_independent
+
 W1 = np.array([[1.0, -2.0, 0.5], [0.0, 1.0, 1.0], [-1.0, 0.5, 2.0], [3.0, 0.0, -1.0]])
 B1 = np.array([0.1, -0.2, 0.3, 0.0])
 W2 = np.array([[1.0, 0.0, -1.0, 2.0], [0.5, 0.5, 0.5, -0.5]])

@@ -11,6 +11,8 @@ import torch
 from steering_core.errors import NonFiniteError, SafeSteerError
 from steering_core.metrics import auroc, calibrate_threshold, projection_scores, r_squared
 
+pytestmark = pytest.mark.host_independent
+
 
 def _brute_auroc(pos: np.ndarray, neg: np.ndarray) -> float:
     """P(pos > neg) + 0.5 P(pos == neg) over all pairs."""

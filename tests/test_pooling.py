@@ -12,6 +12,8 @@ import torch
 from steering_core.errors import SafeSteerError
 from steering_core.pooling import last_k_mean, masked_mean, pool
 
+pytestmark = pytest.mark.host_independent
+
 N, T, D = 7, 11, 5
 
 

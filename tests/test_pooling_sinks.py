@@ -14,6 +14,8 @@ import torch
 import steering_core as sc
 from steering_core.errors import SafeSteerError
 from steering_core.pooling import (OUTLIER_FACTOR, default_pooling, massive_token_share, outlier_token_mask, pool,
+
+pytestmark = pytest.mark.host_independent
                                    resolve_pooling)
 
 

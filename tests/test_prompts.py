@@ -19,6 +19,8 @@ from steering_core.prompts import (
     split_pairs,
 )
 
+pytestmark = pytest.mark.host_independent
+
 _WORD = re.compile(r"[a-z0-9']+")
 
 

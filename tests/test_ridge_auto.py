@@ -10,6 +10,8 @@ import steering_core as sc
 from steering_core.alignment import AUTO_LAMS
 from steering_core.linalg import anchor_spectrum, ridge_loo_errors
 
+pytestmark = pytest.mark.host_independent
+
 
 def _brute_loo(xc: np.ndarray, yc: np.ndarray, lam: float) -> float:
     """Refit ridge without row i (same centred data, no intercept refit), sum of squared errors."""

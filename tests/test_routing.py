@@ -10,6 +10,8 @@ import torch
 from steering_core.errors import NonFiniteError, SafeSteerError
 from steering_core.routing import SiteScore, rank_sites, ranking_markdown, stratified_folds, top_sites
 
+pytestmark = pytest.mark.host_independent
+
 CATS = ["hate", "sexual", "violence", "self_harm"]
 
 

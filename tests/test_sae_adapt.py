@@ -12,7 +12,7 @@ from steering_core.sae_adapt import adapt_decoder, benign_tokens
 SCALE = 1.5
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.host_independent]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from steering_core.sae import SparseAutoencoder
 from steering_core.sae_features import calibrate_fast_thresholds, cohens_d, effect_sizes, select_safety_features
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.host_independent]
 
 
 # ------------------------------------------------------------------ numpy references

@@ -13,7 +13,7 @@ from steering_core.sae_features import select_safety_features
 from steering_core.sae_steering import SAESteerConfig, SAESteerer
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.host_independent]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from steering_core.sae import SparseAutoencoder
 from steering_core.sae_train import SAETrainConfig, geometric_median, train_sae
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.host_independent]
 
 
 def _incoherent_atoms(m0: int, d: int, max_cos: float, g: torch.Generator) -> torch.Tensor:

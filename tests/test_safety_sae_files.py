@@ -15,6 +15,8 @@ from steering_core.errors import DimensionMismatchError, SafeSteerFileError, Wro
 from steering_core.safety_sae import SafetySAE, SiteSAE, import_saelens
 from steering_core.sae import SafetyFeatures, SparseAutoencoder
 
+pytestmark = pytest.mark.host_independent
+
 
 def random_sae(d: int = 12, m: int = 40, k: int = 5, seed: int = 0) -> SparseAutoencoder:
     sae = SparseAutoencoder(d, m, k=k, seed=seed, input_scale=0.5)

@@ -9,6 +9,8 @@ import torch
 import steering_core as sc
 import steering_core.steering as steering_module
 
+pytestmark = pytest.mark.host_independent
+
 
 def _direction(k: int = 1, d: int = 16, seed: int = 0, orthonormal: bool = False) -> sc.SafetyDirection:
     g = torch.Generator().manual_seed(seed)

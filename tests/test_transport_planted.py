@@ -13,6 +13,8 @@ import torch
 
 import steering_core as sc
 
+pytestmark = pytest.mark.host_independent
+
 LATENT = 12
 
 

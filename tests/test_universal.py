@@ -8,6 +8,8 @@ import torch
 
 import steering_core as sc
 
+pytestmark = pytest.mark.host_independent
+
 
 def test_recovers_shared_axis_from_four_noisy_directions() -> None:
     rng = np.random.default_rng(0)
