@@ -88,7 +88,7 @@ def run_workflow(base: Path, out_dir: Path) -> tuple[dict[str, Path], str, list[
     workflow = json.loads((REPO / "workflows" / "ab_strength_sweep.json").read_text())
     grids: dict[str, Path] = {}
     saved = ""
-    with ComfyServer(base, threads=2) as server:
+    with ComfyServer(base) as server:  # threads: inherit (the test matrix runs it with one per host)
         api = ui_to_api(workflow, server.object_info())
         sweep = next(n for n in api.values() if n["class_type"] == "SafeSteerStrengthSweep")
         grid_id = next(i for i, n in api.items() if n["class_type"] == "SafeSteerComparisonGrid")

@@ -14,6 +14,9 @@ for host in "${HOSTS[@]}"; do
     IFS=: read -r name venv comfy <<<"$host"
     # Each process gets its own screenshot folder and pytest cache, so the two never write one file.
     # Host tests run on every host; each host-independent module on one (tests/conftest.py).
+    # One intra-op thread per process unless the caller says otherwise: the hosts run side by side, and
+    # torch's OpenMP threads oversubscribing the cores made small matmuls several times slower.
+    OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" \
     SAFESTEER_COMFYUI="$PWD/$comfy" SAFESTEER_INDEPENDENT_SHARD="${#pids[@]}/${#HOSTS[@]}" \
         "$venv/bin/pytest" -p no:cacheprovider "$@" >"out/test/$name.log" 2>&1 &
     pids+=($!)

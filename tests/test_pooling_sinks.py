@@ -14,9 +14,9 @@ import torch
 import steering_core as sc
 from steering_core.errors import SafeSteerError
 from steering_core.pooling import (OUTLIER_FACTOR, default_pooling, massive_token_share, outlier_token_mask, pool,
+                                   resolve_pooling)
 
 pytestmark = pytest.mark.host_independent
-                                   resolve_pooling)
 
 
 def test_hand_computed_case() -> None:
