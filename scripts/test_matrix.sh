@@ -18,7 +18,7 @@ for host in "${HOSTS[@]}"; do
     # torch's OpenMP threads oversubscribing the cores made small matmuls several times slower.
     OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" \
     SAFESTEER_COMFYUI="$PWD/$comfy" SAFESTEER_INDEPENDENT_SHARD="${#pids[@]}/${#HOSTS[@]}" \
-        "$venv/bin/pytest" -p no:cacheprovider "$@" >"out/test/$name.log" 2>&1 &
+        "$venv/bin/pytest" -p no:cacheprovider --durations=25 "$@" >"out/test/$name.log" 2>&1 &
     pids+=($!)
     echo "ComfyUI $name: pytest started (pid $!, log out/test/$name.log)"
 done
