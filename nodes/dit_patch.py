@@ -11,6 +11,9 @@ recorders of Train Safety SAE / Rank Intervention Sites (an "edit" that records 
 * "replace" families: one ``patches_replace["dit"][(kind, i)]`` entry per steered block. A patch
   another node (or pack) already put on that block is wrapped, never replaced: ours calls it as the
   block and steers what it returns.
+* Where a block's ``img`` also carries reference or pose tokens (``spec.img_span``: 0.33's Wan
+  variants), the img stream is steered by a post-block patch whose payload names the video span
+  (:class:`VideoSpanPatch`); the replace patches then only edit the text context.
 * "hooks" families (Lumina2, HiDream have no block patch point): a ``DIFFUSION_MODEL`` wrapper
   adds forward hooks on the steered blocks for the duration of one call and removes them after,
   so other users of the shared module never see them. Where the host calls a post-block patch
@@ -273,6 +276,63 @@ class PostBlockPatch:
         return {k: v for k, v in out.items() if v is not args[k]}
 
 
+class VideoSpanPatch:
+    """A post-block patch (``transformer_options["patches"][spec.post_patch]``) steering the video tokens of
+    site ``("double", block_index)`` for families whose ``img`` also carries reference or pose tokens.
+
+    The host's payload names the span: ``img [B, T, H]`` is the block output, ``img_offset`` the number
+    of reference tokens before the video, ``x [B, C, F, Hl, Wl]`` the (patch-padded) video latent, so
+    the video is ``img[:, img_offset : img_offset + F*Hl*Wl / prod(patch_size)]``; every other token
+    (reference, pose) is returned bit-identical. The host reads ``"img"`` back after every patch, so it
+    is always returned. A payload that does not add up raises :class:`SafeSteerError`.
+    """
+
+    def __init__(self, key: str, sites: tuple[Site, ...], class_name: str, patch_size: tuple[int, ...]):
+        self.key = key
+        self.sites = set(sites)
+        self.class_name = class_name
+        self.patch_volume = 1
+        for p in patch_size:
+            self.patch_volume *= int(p)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "VideoSpanPatch":
+        return self
+
+    def _span(self, args: dict[str, Any], site: Site, tokens: torch.Tensor) -> tuple[int, int]:
+        offset, latent = args.get("img_offset"), args.get("x")
+        if not isinstance(offset, int) or not isinstance(latent, torch.Tensor) or latent.ndim != 5:
+            shape = tuple(latent.shape) if isinstance(latent, torch.Tensor) else type(latent).__name__
+            problem = f"gives img_offset={offset!r} and x={shape}, not a reference-token count and a 5-D video latent"
+        else:
+            video = latent.shape[2:].numel() // self.patch_volume
+            if 0 <= offset and offset + video <= tokens.shape[1]:
+                return offset, offset + video
+            problem = (f"puts {video} video tokens after {offset} reference tokens, but the block output has "
+                       f"{tokens.shape[1]} tokens")
+        raise SafeSteerError(
+            f"SafeSteer cannot steer {site} of {self.class_name}: its post-block payload {problem}. This model variant "
+            f"is not supported; please report it, and use Apply Safety Steering on the CONDITIONING meanwhile.")
+
+    def __call__(self, args: dict[str, Any]) -> dict[str, Any]:
+        img = args.get("img")
+        state = _state(args, self.key)
+        site = Site("double", int(args["block_index"]))
+        if state is None or site not in self.sites:
+            return {"img": img}
+        tokens = _tokens(img, None, self.class_name, site, "'img' output")
+        new = state.plan_at(site).apply(tokens, *self._span(args, site, tokens))
+        state.count(tokens, new)
+        state.steered_sites.append(str(site))
+        return {"img": new}
+
+
+def _patch_size(dm: torch.nn.Module, class_name: str) -> tuple[int, ...]:
+    size = getattr(dm, "patch_size", None)
+    if not isinstance(size, (tuple, list)) or not all(isinstance(p, int) and p > 0 for p in size):
+        raise SafeSteerError(f"SafeSteer cannot read the patch size of {class_name} (got {size!r}); please report this model.")
+    return tuple(size)
+
+
 def _len_probe(state: CallState) -> Callable[..., None]:
     def probe(_module: torch.nn.Module, _inputs: Any, output: Any) -> None:
         if isinstance(output, torch.Tensor):
@@ -326,6 +386,13 @@ def install(model: Any, info: DiTModelInfo, planner: CallPlanner, sites: tuple[S
 
     m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, key, apply_model_wrapper)
 
+    if spec.mechanism == "replace" and spec.img_span:
+        if choice.img:
+            m.set_model_patch(VideoSpanPatch(key, sites, info.class_name, _patch_size(m.model.diffusion_model, info.class_name)),
+                              spec.post_patch)
+        choice = StreamChoice(img=False, txt=choice.txt)
+        if not choice.txt:
+            return m
     if spec.mechanism == "replace":
         targets = list(sites)
         if any(s.kind == "single" for s in sites) and info.num_double and not any(s.kind == "double" for s in sites):

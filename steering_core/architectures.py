@@ -8,7 +8,7 @@ conditioning into the hidden space.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import SafeSteerError
 
@@ -38,9 +38,16 @@ class ArchSpec:
             edits when ``txt_output`` is False ("txt"; LTX-2 AV: "v_context", the video context).
         post_patch: for "hooks" families, the ``transformer_options["patches"]`` list a newer host
             calls after each block with the split streams ``{"img", "txt", "block_index"}`` (0.33's
-            NextDiT: "double_block"); when the host calls it, it replaces the hooks.
+            NextDiT: "double_block"); when the host calls it, it replaces the hooks. For "replace"
+            families with ``img_span``, the list whose patch steers the img stream (see there).
         text_norm: attribute of an optional norm applied before ``text_projection``; when the model
             has that module (Flux 2's ``txt_norm``) it joins the projection, which is then non-linear.
+        img_span: "" when a block's ``img`` holds only image/video tokens; "post_offset" when it also
+            carries reference or pose tokens (0.33's Wan variants). The steered span is then
+            ``[img_offset, img_offset + tokens of x)``, read from the payload the host hands its
+            post-block patch (``post_patch``): ``img_offset`` counts the reference tokens before the
+            video and ``x`` is the video latent the blocks denoise, so the img stream is steered there
+            and every token outside the span stays bit-identical.
     """
 
     name: str
@@ -56,6 +63,7 @@ class ArchSpec:
     context_key: str = "txt"
     post_patch: str = ""
     text_norm: str = ""
+    img_span: str = ""
 
 
 FLUX = ArchSpec("Flux", "replace", "double_blocks", "single_blocks", True, "txt_first", "txt_in", True, "hidden_size",
@@ -76,6 +84,12 @@ QWEN_IMAGE = ArchSpec("Qwen-Image", "replace", "transformer_blocks", "", True, "
                       "inner_dim")
 LUMINA2 = ArchSpec("Lumina2", "hooks", "", "layers", True, "txt_first", "cap_embedder", False, "dim",
                    post_patch="double_block")
+#: Wan variants whose block ``img`` is [reference tokens | video tokens | pose tokens] (SCAIL: reference
+#: frames before, pose tokens after; Animate 2: one reference slot frame before, its pose branch runs
+#: beside the blocks; WanDancer: ``ref_conv`` reference tokens before). The video tokens are steered in
+#: the post-block patch, whose payload names them; "txt" edits the cross-attention context as for Wan.
+WAN_WITH_REFERENCES = ArchSpec("Wan with reference/pose tokens", "replace", "blocks", "", False, "txt_first",
+                               "text_embedding", False, "dim", post_patch="double_block", img_span="post_offset")
 HIDREAM = ArchSpec("HiDream", "hooks", "double_stream_blocks", "single_stream_blocks", True, "img_first", "", False,
                    "inner_dim")
 
@@ -93,17 +107,25 @@ ARCHITECTURES: dict[str, ArchSpec] = {
     "CameraWanModel": WAN,
     "HumoWanModel": WAN,
     "WanModel_S2V": WAN,
+    "SCAILWanModel": replace(WAN_WITH_REFERENCES, name="Wan SCAIL"),
+    "SCAIL2WanModel": replace(WAN_WITH_REFERENCES, name="Wan SCAIL-2"),
+    "WanAnimate2Model": replace(WAN_WITH_REFERENCES, name="Wan Animate 2"),
+    "WanDancerModel": replace(WAN_WITH_REFERENCES, name="WanDancer"),
     "LTXVModel": LTXV,
     "LTXAVModel": LTXAV,
     "QwenImageTransformer2DModel": QWEN_IMAGE,
     "NextDiT": LUMINA2,
+    "NextDiTPixelSpace": replace(LUMINA2, name="Z-Image pixel space"),
     "HiDreamImageTransformer2DModel": HIDREAM,
 }
 
 #: Known DiT classes SafeSteer refuses, with the reason shown to the user.
 REFUSED: dict[str, str] = {
     "CausalWanModel": "its autoregressive path runs the blocks without ComfyUI's block patch points",
-    "Kandinsky5": "its block patch passes visual tokens as 'x', a payload SafeSteer has not verified",
+    "Kandinsky5": ("its only block patch point fails in ComfyUI 0.33: the original block ComfyUI hands a "
+                   "patches_replace['dit'] block patch calls TransformerDecoderBlock.forward with keywords x= and "
+                   "context=, which it does not take (its parameters are visual_embed, text_embed), so any block "
+                   "patch fails with a TypeError, and its forward calls no post-block patch"),
 }
 
 

@@ -7,6 +7,10 @@
   disappears from a host that has the others fails.
 * LTX-2 AV (``LTXAVModel``, where the host has it): the same closed-form checks as test_dit_host.py
   on the video tokens of the ``(video, audio)`` block payload; the audio tokens stay bit-identical.
+* 0.33's Wan variants whose block ``img`` also carries reference / pose tokens (SCAIL, SCAIL-2, Animate 2,
+  WanDancer): the video tokens move by the closed-form shift, the tokens before and after them (counted by
+  hand from the tiny model's latents) stay bit-identical. Z-Image pixel space steers like NextDiT. Kandinsky 5
+  stays refused: the test shows the host's own block patch path failing.
 * No silent no-ops, per family: a model whose forward never reaches the patched blocks, or whose
   block payload is not the expected token tensor, makes sampling raise ``SafeSteerError``.
 """
@@ -59,12 +63,12 @@ CATALOGUE = [
     Entry("comfy.ldm.aura.mmdit", "MMDiT", REFUSED, False),
     Entry("comfy.ldm.lightricks.av_model", "LTXAVModel", STEERED, True, "test_dit_families.py (ltxav)"),
     Entry("comfy.ldm.wan.ar_model", "CausalWanModel", REFUSED, True),
-    Entry("comfy.ldm.wan.model", "SCAILWanModel", REFUSED, True),
-    Entry("comfy.ldm.wan.model", "SCAIL2WanModel", REFUSED, True),
-    Entry("comfy.ldm.wan.model_animate2", "WanAnimate2Model", REFUSED, True),
-    Entry("comfy.ldm.wan.model_wandancer", "WanDancerModel", REFUSED, True),
-    Entry("comfy.ldm.lumina.model", "NextDiTPixelSpace", REFUSED, True),
-    Entry("comfy.ldm.kandinsky5.model", "Kandinsky5", REFUSED, True),
+    Entry("comfy.ldm.wan.model", "SCAILWanModel", STEERED, True, "test_dit_families.py (scail)"),
+    Entry("comfy.ldm.wan.model", "SCAIL2WanModel", STEERED, True, "test_dit_families.py (scail2)"),
+    Entry("comfy.ldm.wan.model_animate2", "WanAnimate2Model", STEERED, True, "test_dit_families.py (animate2)"),
+    Entry("comfy.ldm.wan.model_wandancer", "WanDancerModel", STEERED, True, "test_dit_families.py (wandancer)"),
+    Entry("comfy.ldm.lumina.model", "NextDiTPixelSpace", STEERED, True, "test_dit_families.py (zimage_pixel)"),
+    Entry("comfy.ldm.kandinsky5.model", "Kandinsky5", REFUSED, True, "test_dit_families.py (kandinsky5: why)"),
     Entry("comfy.ldm.mage_flow.model", "MageFlowTransformer2DModel", REFUSED, True),
     # the other diffusion transformers of comfy/ldm (no SafeSteer adapter)
     Entry("comfy.ldm.lens.model", "LensTransformer2DModel", REFUSED, True),
@@ -350,12 +354,197 @@ def test_lumina2_steers_through_the_post_block_patch_where_the_host_calls_one(ho
     assert not torch.equal(via_patch, sample(host, tm, model, "lumina2"))
 
 
+# ------------------------------------------------------------------------------ 0.33's Wan variants, Kandinsky 5, Z-Image pixel space
+
+
+@dataclass
+class PostRecord:
+    img: torch.Tensor
+    txt: torch.Tensor | None
+    cond_or_uncond: list[int]
+    sigma: float
+
+
+@dataclass
+class PostRecorder:
+    """A post-block patch (``patches["double_block"]``) recording the image (and text) tokens each block hands on."""
+
+    log: list[PostRecord]
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "PostRecorder":
+        return self
+
+    def __call__(self, args: dict[str, Any]) -> dict[str, Any]:
+        opts = args["transformer_options"]
+        txt = args.get("txt")
+        self.log.append(PostRecord(args["img"].detach().clone(), txt.detach().clone() if txt is not None else None,
+                                   list(opts["cond_or_uncond"]), float(opts["sigmas"].reshape(-1)[0])))
+        return {"img": args["img"]}
+
+
+def post_observe(host, tf, name: str, model, steered_fn):
+    """Sample with post-block recorders before and after SafeSteer's patches; return (inner, outer) logs."""
+    inner_model, inner, outer = model.clone(), [], []
+    inner_model.set_model_double_block_patch(PostRecorder(inner))
+    outer_model = steered_fn(inner_model).clone()
+    outer_model.set_model_double_block_patch(PostRecorder(outer))
+    tf_sample(host, tf, name, outer_model, steps=2)
+    assert len(inner) == len(outer) > 0
+    return inner, outer
+
+
+@dataclass
+class ContextRecorder:
+    """A ``patches_replace["dit"]`` callable recording the text context (payload ``key``) a block reads."""
+
+    key: str
+    log: list[torch.Tensor]
+    previous: Any = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "ContextRecorder":
+        return self
+
+    def __call__(self, args: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        self.log.append(args[self.key].detach().clone())
+        return self.previous(args, extra) if self.previous is not None else extra["original_block"](args)
+
+
+def context_observe(host, tf, name: str, model, key: str, steered_fn):
+    """The contexts block 0 reads inside SafeSteer's patch (inner) and as the host hands them (outer)."""
+    def recorded(m, log):
+        m = m.clone()
+        previous = m.model_options.get("transformer_options", {}).get("patches_replace", {}).get("dit", {})
+        m.set_model_patch_replace(ContextRecorder(key, log, previous.get(("double_block", 0))), "dit", "double_block", 0)
+        return m
+
+    inner, outer = [], []
+    tf_sample(host, tf, name, recorded(steered_fn(recorded(model, inner)), outer), steps=2)
+    assert len(inner) == len(outer) > 0
+    return inner, outer
+
+
+def hidden_shift(d: SafetyDirection, strength: float) -> torch.Tensor:
+    """Closed form of an ``add`` with a hidden-space direction: ``strength * scale * v`` [H], float64."""
+    return strength * (d.vectors[0] * d.scale[0]).to(torch.float64)
+
+
+def new_family(host, tf, name: str):
+    """The tiny model of ``name``, or None where the host lacks its class (asserted by capability both ways)."""
+    has = name in tf.available()
+    entry = next(e for e in CATALOGUE if e.name == tf.FAMILIES[name].diffusion_class)
+    assert has == (host_class(entry) is not None), name
+    return tf.build_model(name, seed=0) if has else None
+
+
+WAN_VARIANTS = ["scail", "scail2", "animate2", "wandancer"]
+
+
+@pytest.mark.parametrize("name", WAN_VARIANTS)
+def test_wan_variants_steer_their_video_tokens_and_leave_reference_and_pose_tokens_alone(host, tf, name):
+    model = new_family(host, tf, name)
+    if model is None:
+        return  # this host has no such Wan variant (asserted above by capability)
+    info = pack_module(host, "dit_adapter").inspect_model(model)
+    assert (info.class_name, info.hidden_size, info.num_double) == (tf.FAMILIES[name].diffusion_class, 128, 2)
+    d = conditioning_direction(128, seed=3, scale=1.5)
+    inner, outer = post_observe(host, tf, name, model, lambda m: steer(host, m, d, strength=2.0, stream="img"))
+    before, video, after = tf.WAN_VARIANT_TOKENS[name]
+    u = hidden_shift(d, 2.0)
+    for a, b in zip(inner, outer):
+        assert a.img.shape[1] == before + video + after                               # the layout counted by hand
+        rows = torch.tensor([c == 0 for c in a.cond_or_uncond]).repeat_interleave(a.img.shape[0] // len(a.cond_or_uncond))
+        delta = (b.img - a.img).to(torch.float64)[rows, before:before + video]
+        torch.testing.assert_close(delta, u.expand_as(delta), rtol=1e-5, atol=1e-5)
+        assert torch.equal(b.img[:, :before], a.img[:, :before])                       # reference tokens
+        assert torch.equal(b.img[:, before + video:], a.img[:, before + video:])       # pose tokens
+        assert torch.equal(b.img[~rows], a.img[~rows])                                 # cond_only
+
+
+def test_wan_variant_strength_zero_is_bit_identical_and_txt_edits_the_context_blocks_read(host, tf):
+    model = new_family(host, tf, "scail")
+    if model is None:
+        return
+    d = conditioning_direction(128, seed=5)
+    base = tf_sample(host, tf, "scail", model, steps=2)
+    assert torch.equal(tf_sample(host, tf, "scail", steer(host, model, d, strength=0.0), steps=2), base)
+    assert not torch.equal(tf_sample(host, tf, "scail", steer(host, model, d, strength=2.0), steps=2), base)
+    assert torch.equal(tf_sample(host, tf, "scail", model, steps=2), base)             # nothing leaked
+    inner, outer = context_observe(host, tf, "scail", model, "txt",
+                                   lambda m: steer(host, m, d, strength=1.0, stream="txt", cond_only=False))
+    for a, b in zip(inner, outer):
+        delta = (a - b).to(torch.float64)
+        torch.testing.assert_close(delta, hidden_shift(d, 1.0).expand_as(delta), rtol=1e-5, atol=1e-5)
+
+
+def test_a_post_block_payload_that_does_not_add_up_stops_sampling_with_a_clear_error(host):
+    dit_patch = pack_module(host, "dit_patch")
+    site = importlib.import_module("steering_core.sites").Site("double", 0)
+    patch = dit_patch.VideoSpanPatch("k", (site,), "SCAILWanModel", (1, 2, 2))
+    shifted = type("Plan", (), {"apply": lambda self, t, start, stop: torch.cat([t[:, :start], t[:, start:stop] + 1,
+                                                                                  t[:, stop:]], 1)})()
+    args = {"img": torch.zeros(1, 10, 8), "x": torch.zeros(1, 16, 2, 4, 4), "img_offset": 4, "block_index": 0,
+            "transformer_options": {"k": dit_patch.CallState(shifted)}}             # 2*4*4/4 = 8 video tokens
+    with pytest.raises(SafeSteerError, match=r"double:0 of SCAILWanModel: .*puts 8 video tokens after 4 reference "
+                                             r"tokens, but the block output has 10 tokens"):
+        patch(args)
+    with pytest.raises(SafeSteerError, match=r"gives img_offset=None and x=\(1, 16, 2, 4, 4\), not a reference"):
+        patch({**args, "img_offset": None})
+    ok = patch({**args, "img_offset": 2})["img"]
+    assert torch.equal(ok[:, 2:10], torch.ones(1, 8, 8)) and torch.equal(ok[:, :2], torch.zeros(1, 2, 8))
+
+
+def test_kandinsky5_stays_refused_because_the_hosts_own_block_patch_path_fails(host, tf):
+    """The evidence for Kandinsky 5's refusal, on the live host: a pass-through block patch (one that only
+    calls the original block ComfyUI hands it) makes sampling fail inside ComfyUI's own ``block_wrap``."""
+    if "kandinsky5" not in tf.available():
+        assert host_class(next(e for e in CATALOGUE if e.name == "Kandinsky5")) is None
+        return
+    model = tf.build_model("kandinsky5", seed=0)
+    assert torch.isfinite(tf_sample(host, tf, "kandinsky5", model, steps=1)).all()      # the model itself runs
+    passthrough = model.clone()
+    passthrough.set_model_patch_replace(lambda args, extra: {"x": extra["original_block"](args)}, "dit", "double_block", 0)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'x'"):
+        tf_sample(host, tf, "kandinsky5", passthrough, steps=1)
+    with pytest.raises(SafeSteerError, match=r"inside Kandinsky5: its only block patch point fails"):
+        steer(host, model, conditioning_direction(64))
+
+
+def test_zimage_pixel_space_steers_its_image_tokens_like_nextdit(host, tf):
+    model = new_family(host, tf, "zimage_pixel")
+    if model is None:
+        return
+    info = pack_module(host, "dit_adapter").inspect_model(model)
+    assert (info.class_name, info.spec.mechanism, info.num_single) == ("NextDiTPixelSpace", "hooks", 2)
+    d = conditioning_direction(64, seed=3, scale=1.5)
+    steered = steer(host, model, d, strength=2.0, stream="img")
+    inner, outer = post_observe(host, tf, "zimage_pixel", model, lambda m: steer(host, m, d, strength=2.0, stream="img"))
+    # the first model call runs hooks inside the blocks (both logs see it steered); later calls the post patch
+    later = [(a, b) for a, b in zip(inner, outer) if not torch.equal(a.img, b.img)]
+    assert 0 < len(later) < len(inner)
+    for a, b in later:
+        assert a.img.shape[1] >= 4 * 4                                                  # 16 patches (+ padding)
+        rows = torch.tensor([c == 0 for c in a.cond_or_uncond]).repeat_interleave(a.img.shape[0] // len(a.cond_or_uncond))
+        delta = (b.img - a.img).to(torch.float64)
+        torch.testing.assert_close(delta[rows], hidden_shift(d, 2.0).expand_as(delta[rows]), rtol=1e-5, atol=1e-5)
+        assert torch.equal(b.img[~rows], a.img[~rows]) and torch.equal(b.txt, a.txt)  # cond_only, text untouched
+    base = tf_sample(host, tf, "zimage_pixel", model)
+    via_patch = tf_sample(host, tf, "zimage_pixel", steered)
+    hooks_only = steer(host, model, d, strength=2.0, stream="img")
+    hooks_only.model_options["transformer_options"]["patches"]["double_block"] = []
+    torch.testing.assert_close(via_patch, tf_sample(host, tf, "zimage_pixel", hooks_only), rtol=1e-5, atol=1e-5)
+    assert not torch.equal(via_patch, base)
+    assert torch.equal(tf_sample(host, tf, "zimage_pixel", steer(host, model, d, strength=0.0)), base)
+
+
 # ------------------------------------------------------------------------------ no silent no-ops
 
 
 def families(tm, tf) -> list[str]:
-    """Every tiny family with its own class (Flux 2 runs the Flux class, covered by ``flux``)."""
-    return list(tm.ARCH_NAMES) + [n for n in tf.available() if n != "flux2"]
+    """Every steered tiny family with its own class (Flux 2 runs the Flux class, covered by ``flux``)."""
+    from steering_core.architectures import ARCHITECTURES
+
+    return list(tm.ARCH_NAMES) + [n for n in tf.available()
+                                  if n != "flux2" and tf.FAMILIES[n].diffusion_class in ARCHITECTURES]
 
 
 def build(tm, tf, arch: str):
@@ -364,7 +553,7 @@ def build(tm, tf, arch: str):
 
 def run(host, tm, tf, arch: str, model) -> None:
     if arch in tf.FAMILIES:
-        av_sample(host, tf, model, steps=2)
+        tf_sample(host, tf, arch, model, steps=2)
     else:
         sample(host, tm, model, arch, steps=2)
 
@@ -376,9 +565,15 @@ def hidden_direction(host, model) -> SafetyDirection:
 
 def bypass_blocks(model):
     """A clone whose diffusion model returns its input without running any block, as a variant whose
-    forward bypasses ComfyUI's block patch points would."""
+    forward bypasses ComfyUI's block patch points would (its latent channels only, where the model takes
+    concatenated conditioning channels: the Wan variants' masks and reference images)."""
     m = model.clone()
-    m.add_object_patch("diffusion_model.forward", lambda x, *args, **kwargs: x)
+    out = getattr(model.model.diffusion_model, "out_dim", None)
+
+    def bypass(x, *args, **kwargs):
+        return x[:, :out] if isinstance(x, torch.Tensor) and isinstance(out, int) and x.shape[1] > out else x
+
+    m.add_object_patch("diffusion_model.forward", bypass)
     return m
 
 
@@ -457,6 +652,10 @@ def test_the_table_is_exact_and_refusals_name_the_class_its_reason_and_the_suppo
 
     assert arch_for(["Flux", "Module", "object"]) is ARCHITECTURES["Flux"]
     assert arch_for(["LTXAVModel", "LTXVModel", "LTXBaseModel"]).img_element == 0
+    assert arch_for(["SCAILWanModel", "WanModel", "Module"]).img_span == "post_offset"
+    assert arch_for(["WanModel", "Module"]).img_span == ""
+    with pytest.raises(SafeSteerError, match=r"inside Kandinsky5: its only block patch point fails .*TypeError"):
+        arch_for(["Kandinsky5", "Module"])
     with pytest.raises(SafeSteerError, match=r"inside CausalWanModel: its autoregressive path .*classes Flux, "):
         arch_for(["CausalWanModel", "WanModel", "Module"])
     with pytest.raises(SafeSteerError, match=r"inside FancyFlux: it is a variant of Flux \(Flux\) whose blocks"):
