@@ -7,8 +7,8 @@ from typing import Any
 from comfy_api.latest import io
 
 from steering_core import PromptPair
-from steering_core.errors import SafeSteerError
 from steering_core.activation_source import HARVEST_STREAMS, route_sites
+from steering_core.errors import SafeSteerError
 from steering_core.routing import ranking_markdown, top_sites
 from steering_core.sites import Site
 
@@ -16,6 +16,7 @@ from .common import ALL, PROMPT_SETS, progress_bar, prompt_pairs
 from .comfy_source import ComfyActivationSource
 from .text_image import text_image
 from .types import CATEGORY
+
 
 def limited_pairs(prompt_set: str, custom_pairs: str, per_category: int) -> dict[str, list[PromptPair]]:
     """The prompt set's pairs, at most ``per_category`` from each category (the first ones)."""
