@@ -115,19 +115,21 @@ def test_both_hosts_harvest_equal_activations_on_equivalent_weights(twins: dict[
 
 
 def test_both_hosts_pick_overlapping_harmful_features(twins: dict[str, Any], tmp_path: Path) -> None:
-    settings = dict(sites="double:1, single:1", steps=STEPS, expansion=4, k=8, train_steps=60, tokens_per_step=16,
+    settings = dict(sites="double:1, single:1", steps=STEPS, expansion=4, k=8, train_steps=20, tokens_per_step=16,
                     n_harmful=8, source_categories=None, adapt_to="none")
     via_comfy = train_safety_sae(twins["comfy"], PAIRS, tmp_path / "comfy", "cross", **settings)
     via_diffusers = train_safety_sae(twins["diffusers"], PAIRS, tmp_path / "diffusers", "cross", **settings)
     assert via_comfy.sae.site_keys == via_diffusers.sae.site_keys == ["double:1", "single:1"]
     shared = []
     for a, b in zip(via_comfy.sae, via_diffusers.sae, strict=True):
-        # same seed, so latent j starts from the same atom on both hosts; the data differ only by float rounding
-        atom_cos = torch.nn.functional.cosine_similarity(a.sae.W_dec.detach(), b.sae.W_dec.detach(), dim=1)
-        picked_a, picked_b = set(a.features.harmful.tolist()), set(b.features.harmful.tolist())
-        shared.append(len(picked_a & picked_b))
-        print(f"\n{a.site}: ComfyUI {sorted(picked_a)}, diffusers {sorted(picked_b)}, shared {shared[-1]} of 8; "
-              f"decoder atoms' cosine median {float(atom_cos.median()):.5f}, min {float(atom_cos.min()):.4f}")
-        assert float(atom_cos.median()) > 0.99
+        effect_a = dict(zip(a.features.harmful.tolist(), a.features.harmful_effect.tolist()))   # Cohen's d per pick
+        effect_b = dict(zip(b.features.harmful.tolist(), b.features.harmful_effect.tolist()))
+        both = sorted(set(effect_a) & set(effect_b))
+        shared.append(len(both))
+        gap = max(abs(effect_a[j] - effect_b[j]) for j in both)
+        print(f"\n{a.site}: ComfyUI {sorted(effect_a)}, diffusers {sorted(effect_b)}, shared {len(both)} of 8; "
+              f"Cohen's d of the shared picks {min(effect_a[j] for j in both):.3f}-{max(effect_a[j] for j in both):.3f}, "
+              f"largest difference between the hosts {gap:.4f}")
+        assert gap < 0.05
     # by chance two picks of 8 among 512 latents share 8 * 8 / 512 = 0.125 latents on average
-    assert min(shared) >= 5, shared
+    assert min(shared) >= 7, shared
