@@ -8,14 +8,14 @@ unsafe prompts differ only in their text. A recording plan installed through ``d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 
 import comfy.model_management
 import comfy.sample
-from steering_core import PromptPair
+from steering_core.activation_source import LabeledPrompt, TokenSink, labeled_prompts
+from steering_core.activation_source import pooled_activations as core_pooled_activations
 from steering_core.errors import SafeSteerError
 from steering_core.sites import Site
 
@@ -27,26 +27,6 @@ SAMPLER = "euler"
 SCHEDULER = "simple"
 
 
-@dataclass(frozen=True)
-class LabeledPrompt:
-    """A prompt with its labels: ``pair`` indexes the pair within its category (-1 for unpaired prompts)."""
-
-    text: str
-    unsafe: bool
-    category: str
-    pair: int = -1
-
-
-def labeled_prompts(pairs: dict[str, list[PromptPair]]) -> list[LabeledPrompt]:
-    """Both prompts of every pair, safe first, category by category."""
-    out = []
-    for category, plist in pairs.items():
-        for i, p in enumerate(plist):
-            out.append(LabeledPrompt(p.safe, False, category, i))
-            out.append(LabeledPrompt(p.unsafe, True, category, i))
-    return out
-
-
 def encode(clip: object, text: str) -> list:
     """ComfyUI CONDITIONING for ``text`` (what CLIPTextEncode produces)."""
     if clip is None or not hasattr(clip, "tokenize"):
@@ -54,16 +34,13 @@ def encode(clip: object, text: str) -> list:
     return clip.encode_from_tokens_scheduled(clip.tokenize(text))  # type: ignore[attr-defined]
 
 
-#: ``sink(prompt_index, site, tokens [T, H] float32 CPU, step)``
-TokenSink = Callable[[int, Site, torch.Tensor, int], None]
-
-
-def run_prompts(model: object, clip: object, prompts: Sequence[LabeledPrompt], latent: dict, steps: int, seed: int,
+def run_prompts(model: object, clip: object, prompts: Sequence[LabeledPrompt | str], latent: dict, steps: int, seed: int,
                 sites: tuple[Site, ...], stream: str, sink: TokenSink,
                 progress: Callable[[int], None] | None = None, info: DiTModelInfo | None = None) -> DiTModelInfo:
     """Sample every prompt (``steps`` Euler steps at CFG 1 from seeded noise) and record ``sites``.
 
-    ``latent`` is a ComfyUI LATENT (its first item sets the shape). ``stream`` is img/txt/both.
+    ``prompts`` are texts or LabeledPrompts. ``latent`` is a ComfyUI LATENT (its first item sets the
+    shape). ``stream`` is img/txt/both.
     Raises ComfyUI's interruption when the user cancels the queue between prompts.
     """
     if steps < 1:
@@ -84,7 +61,7 @@ def run_prompts(model: object, clip: object, prompts: Sequence[LabeledPrompt], l
     noise = comfy.sample.prepare_noise(latent_image, seed)
     for i, prompt in enumerate(prompts):
         comfy.model_management.throw_exception_if_processing_interrupted()
-        cond = encode(clip, prompt.text)
+        cond = encode(clip, prompt if isinstance(prompt, str) else prompt.text)
         current[0] = i
         recorder.calls = 0
         comfy.sample.sample(patched, noise, steps, 1.0, SAMPLER, SCHEDULER, cond, cond, latent_image,
@@ -98,20 +75,10 @@ def pooled_activations(model: object, clip: object, prompts: Sequence[LabeledPro
                        seed: int, sites: tuple[Site, ...], stream: str,
                        progress: Callable[[int], None] | None = None) -> dict[Site, torch.Tensor]:
     """Per site ``[N, H]``: each prompt's block activations averaged over tokens and steps."""
-    sums: dict[Site, torch.Tensor] = {}
-    counts: dict[Site, torch.Tensor] = {}
-    n = len(prompts)
+    from .comfy_source import ComfyActivationSource  # it wraps run_prompts above
 
-    def sink(i: int, site: Site, tokens: torch.Tensor, step: int) -> None:
-        if site not in sums:
-            sums[site] = torch.zeros(n, tokens.shape[-1], dtype=torch.float64)
-            counts[site] = torch.zeros(n, dtype=torch.float64)
-        sums[site][i] += tokens.to(torch.float64).sum(dim=0)
-        counts[site][i] += tokens.shape[0]
+    return core_pooled_activations(ComfyActivationSource(model, clip, latent), [p.text for p in prompts], steps, seed,
+                                   sites, stream, progress)
 
-    run_prompts(model, clip, prompts, latent, steps, seed, sites, stream, sink, progress)
-    missing = [str(s) for s in sites if s not in sums]
-    if missing:
-        raise SafeSteerError(f"no activations were recorded at {', '.join(missing)} (stream {stream!r}); pick sites and "
-                             "a stream this model has.")
-    return {s: (sums[s] / counts[s].clamp_min(1).unsqueeze(1)).to(torch.float32) for s in sites}
+
+__all__ = ["LabeledPrompt", "TokenSink", "encode", "labeled_prompts", "pooled_activations", "run_prompts"]

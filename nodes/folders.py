@@ -9,22 +9,13 @@ from dataclasses import dataclass
 
 import folder_paths
 from steering_core.errors import SafeSteerError, printable
+from steering_core.numbered_files import free_path
 
 EXTENSIONS = {".safetensors"}
 _STEM = re.compile(r"[A-Za-z0-9_\-./ ]+")
 MAX_NAME = 160
 MAX_PART = 100
 _RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))})
-
-
-def free_path(directory: str, stem: str) -> str:
-    """``<dir>/<stem>.safetensors``, or the first free ``<stem>_00001.safetensors``... (never an existing file)."""
-    path = os.path.join(directory, f"{stem}.safetensors")
-    n = 1
-    while os.path.exists(path):
-        path = os.path.join(directory, f"{stem}_{n:05d}.safetensors")
-        n += 1
-    return path
 
 
 @dataclass(frozen=True)

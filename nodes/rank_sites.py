@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from comfy_api.latest import io
 
 from steering_core import PromptPair
+from steering_core.activation_source import HARVEST_STREAMS, route_sites
 from steering_core.errors import SafeSteerError
-from steering_core.routing import rank_sites, ranking_markdown, top_sites
-from steering_core.sites import Site, parse_sites
+from steering_core.routing import ranking_markdown, top_sites
+from steering_core.sites import Site
 
 from .common import ALL, PROMPT_SETS, progress_bar, prompt_pairs
-from .comfy_harvest import labeled_prompts, pooled_activations
-from .dit_adapter import inspect_model
+from .comfy_source import ComfyActivationSource
 from .text_image import text_image
 from .types import CATEGORY
-
-HARVEST_STREAMS = ("img", "txt", "both")
 
 
 def limited_pairs(prompt_set: str, custom_pairs: str, per_category: int) -> dict[str, list[PromptPair]]:
@@ -59,19 +56,10 @@ def harvest_inputs() -> list[Any]:
 
 def route(model: Any, clip: Any, latent: dict, pairs: dict[str, list[PromptPair]], steps: int, seed: int,
           candidates: str, stream: str, source: list[str] | None, lam: float):
-    """Harvest pooled activations at the candidate sites and rank them; returns (ranking, info, sites by key)."""
-    info = inspect_model(model)
-    sites = parse_sites(candidates, info.num_double, info.num_single)
-    prompts = labeled_prompts(pairs)
-    if len(pairs) < 2:
-        raise SafeSteerError("routing scores stability under a risk-domain shift, so it needs at least 2 categories; "
-                             "use the 'all categories' prompt set or custom pairs spanning several categories.")
-    pooled = pooled_activations(model, clip, prompts, latent, steps, seed, sites, stream, progress_bar(len(prompts)))
-    unsafe = torch.tensor([p.unsafe for p in prompts])
-    categories = [p.category for p in prompts]
-    target = None if source is None else [c for c in pairs if c not in source]
-    ranking = rank_sites({str(s): pooled[s] for s in sites}, unsafe, categories, source=source, target=target, lam=lam)
-    return ranking, info, {str(s): s for s in sites}
+    """Harvest pooled activations at the candidate sites and rank them; returns (ranking, sites by key)."""
+    n_prompts = 2 * sum(len(v) for v in pairs.values())
+    return route_sites(ComfyActivationSource(model, clip, latent), pairs, steps, seed, candidates, stream, source, lam,
+                       progress_bar(n_prompts))
 
 
 class RankInterventionSites(io.ComfyNode):
@@ -110,11 +98,11 @@ class RankInterventionSites(io.ComfyNode):
                 custom_pairs: str = "") -> io.NodeOutput:
         pairs = limited_pairs(prompt_set, custom_pairs, pairs_per_category)
         source = category_list(source_categories, list(pairs), "source_categories")
-        ranking, _, _ = route(model, clip, latent, pairs, steps, seed, candidate_sites, stream, source, lam)
+        ranking, _ = route(model, clip, latent, pairs, steps, seed, candidate_sites, stream, source, lam)
         chosen = top_sites(ranking, top_k)
         table = ranking_markdown(ranking)
         return io.NodeOutput(", ".join(str(s) for s in chosen), table,
                              text_image(table, highlight_rows=min(top_k, len(ranking))))
 
 
-__all__ = ["RankInterventionSites", "Site", "category_list", "harvest_inputs", "limited_pairs", "route"]
+__all__ = ["HARVEST_STREAMS", "RankInterventionSites", "Site", "category_list", "harvest_inputs", "limited_pairs", "route"]

@@ -38,7 +38,7 @@ def _block(marker: str) -> str:
 
 
 def test_every_marked_block_has_a_test() -> None:
-    assert len(_readme_scripts()) == 2
+    assert len(_readme_scripts()) == 3
 
 
 def test_readme_diffusers_script_runs_as_written(tmp_path: Path) -> None:
@@ -48,6 +48,17 @@ def test_readme_diffusers_script_runs_as_written(tmp_path: Path) -> None:
     assert "bit-identical after remove: True" in out
     scores = re.search(r"per step \(higher = safer\): \[(.*)\]", out)
     assert scores and len(scores.group(1).split(",")) == 4
+
+
+def test_readme_sae_training_script_runs_as_written(tmp_path: Path) -> None:
+    out = _run_script(tmp_path, _block("train_safety_sae"))
+    assert "Safety SAE: 2 site(s) on FluxTransformer2DModel" in out
+    assert "saved tiny_flux_sae.safetensors" in out and "sites chosen by robustness-aware routing: " in out
+    assert "reused the saved file: True" in out
+    assert (tmp_path / "safety_saes" / "tiny_flux_sae.safetensors").is_file()
+    assert not list((tmp_path / "safety_saes").glob("tiny_flux_sae_*.safetensors"))       # nothing trained twice
+    sites = re.search(r"routing: (\S+), (\S+)", out)
+    assert sites and f"'edits': {{'{sites.group(1)}': 2, '{sites.group(2)}': 2}}" in out
 
 
 def test_readme_script_runs_as_written(tmp_path: Path) -> None:

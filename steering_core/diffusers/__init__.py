@@ -8,13 +8,18 @@
 Hooks go through diffusers' own ``HookRegistry`` / ``ModelHook`` (:mod:`.hooks`); the plans are the
 ComfyUI pack's (:mod:`steering_core.site_plans`). :class:`PipelineTextEncoder` makes a pipeline's text
 encoders a :class:`~steering_core.encoders.TextEncoder`, so estimate -> (align) -> steer runs on a pipeline.
+:func:`train_safety_sae` trains a Safety SAE through the pipeline (the Train Safety SAE node's core pipeline
+over :class:`PipelineActivationSource`).
 """
 
 from .encoders import PipelineTextEncoder
 from .families import FAMILIES, DiffusersFamily, TransformerInfo, inspect_transformer, supported_classes
 from .pipeline import SteeringHandle, monitor_pipeline, sae_blend_repel_pipeline, steer_pipeline
+from .source import PipelineActivationSource
+from .train import train_safety_sae
 
 __all__ = [
-    "FAMILIES", "DiffusersFamily", "PipelineTextEncoder", "SteeringHandle", "TransformerInfo", "inspect_transformer",
-    "monitor_pipeline", "sae_blend_repel_pipeline", "steer_pipeline", "supported_classes",
+    "FAMILIES", "DiffusersFamily", "PipelineActivationSource", "PipelineTextEncoder", "SteeringHandle", "TransformerInfo",
+    "inspect_transformer", "monitor_pipeline", "sae_blend_repel_pipeline", "steer_pipeline", "supported_classes",
+    "train_safety_sae",
 ]
