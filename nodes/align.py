@@ -16,7 +16,8 @@ from steering_core import (MAP_KINDS, Alignment, LowCoverageWarning, PoorTransfe
 from steering_core.encoders.base import encode_pooled, encoder_pooling
 
 from .clip_encoder import ComfyTextEncoder
-from .common import POOLING_OPTIONS, POOLING_TOOLTIP, benign_prompts, progress_bar
+from .common import (LAM_AUTO_TOOLTIP, MAX_ANCHORS_TOOLTIP, POOLING_OPTIONS, POOLING_TOOLTIP, anchor_subset, benign_prompts,
+                     node_lam, progress_bar)
 from .types import CATEGORY, AlignmentType, SafetyDirectionType
 
 _CACHE: "OrderedDict[str, Alignment]" = OrderedDict()
@@ -56,19 +57,24 @@ class AlignCrossModel(io.ComfyNode):
                 io.Combo.Input("pooling", options=POOLING_OPTIONS, default="auto", tooltip=POOLING_TOOLTIP),
                 io.String.Input("anchors", multiline=True, default="", optional=True,
                                 tooltip="Benign anchor prompts, one per line; empty = the shipped anchors."),
+                io.Boolean.Input("lam_auto", default=False, optional=True, tooltip=LAM_AUTO_TOOLTIP),
+                io.Int.Input("max_anchors", default=0, min=0, max=100000, optional=True,
+                             tooltip=MAX_ANCHORS_TOOLTIP + " Drawn with seed 0."),
             ],
             outputs=[AlignmentType.Output(display_name="alignment"), io.String.Output(display_name="report")],
         )
 
     @classmethod
     def execute(cls, source_clip: Any, target_clip: Any, map_kind: str, lam: float, pooling: str,
-                anchors: str = "") -> io.NodeOutput:
-        prompts = benign_prompts(anchors)
+                anchors: str = "", lam_auto: bool = False, max_anchors: int = 0) -> io.NodeOutput:
+        available = benign_prompts(anchors)
+        prompts = anchor_subset(available, max_anchors)
+        lam_value = node_lam(lam, lam_auto)
         source = ComfyTextEncoder(source_clip)
         target = ComfyTextEncoder(target_clip)
         # "auto" pools each side by its own encoder kind (an LLM source drops its attention sink, a T5 target does not).
         source_pooling, target_pooling = encoder_pooling(source, pooling), encoder_pooling(target, pooling)
-        key = alignment_key(source, target, prompts, kind=map_kind, lam=lam, pooling=f"{source_pooling}->{target_pooling}")
+        key = alignment_key(source, target, prompts, kind=map_kind, lam=lam_value, pooling=f"{source_pooling}->{target_pooling}")
         alignment = _CACHE.get(key)
         if alignment is None:
             bar = progress_bar(2 * len(prompts))
@@ -76,7 +82,7 @@ class AlignCrossModel(io.ComfyNode):
             src = encode_pooled(source, prompts, pooling=source_pooling)
             tgt = encode_pooled(target, prompts, pooling=target_pooling)
             alignment = fit_alignment(
-                src, tgt, kind=map_kind, lam=lam, source_model=source.name, target_model=target.name,
+                src, tgt, kind=map_kind, lam=lam_value, source_model=source.name, target_model=target.name,
                 source_layer=source.layer, target_layer=target.layer, source_fingerprint=source.fingerprint,
                 target_fingerprint=target.fingerprint)
             alignment.settings.update(source_pooling=source_pooling, target_pooling=target_pooling)
@@ -85,11 +91,22 @@ class AlignCrossModel(io.ComfyNode):
                 _CACHE.popitem(last=False)
         _CACHE.move_to_end(key)
         r2 = alignment.held_out_r2
+        drawn = f" (a seeded random {len(prompts)} of {len(available)})" if len(prompts) < len(available) else ""
         report = (f"{alignment.kind} map {alignment.source_dim}-d ({alignment.source_model}) -> {alignment.target_dim}-d "
-                  f"({alignment.target_model}) on {len(prompts)} benign anchors ({source_pooling} -> {target_pooling} "
-                  f"pooling); held-out R^2 "
+                  f"({alignment.target_model}) on {len(prompts)} benign anchors{drawn} ({source_pooling} -> "
+                  f"{target_pooling} pooling){_lam_text(alignment)}; held-out R^2 "
                   f"{'n/a' if r2 is None else f'{r2:.3f}'}")
         return io.NodeOutput(alignment, report)
+
+
+def _lam_text(alignment: Alignment) -> str:
+    """``", lam auto: 0.1 (leave-one-out)"`` / ``", lam 0.01"`` for a ridge map; empty for the other kinds."""
+    settings = alignment.settings
+    if alignment.kind != "ridge":
+        return ""
+    if settings.get("lam_selected") is not None:
+        return f", lam auto: {settings['lam_selected']:g} (leave-one-out)"
+    return f", lam {settings.get('lam'):g}"
 
 
 class TransportDirection(io.ComfyNode):

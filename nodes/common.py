@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from steering_core import CATEGORIES, PromptPair, SafetyDirection, all_category_pairs, anchor_prompts, category_pairs
+from steering_core import (CATEGORIES, PromptPair, SafetyDirection, all_category_pairs, anchor_prompts, category_pairs,
+                           sample_prompts)
 from steering_core.errors import PromptDataError, SafeSteerError
 
 ALL = "all categories"
@@ -57,6 +58,33 @@ def benign_prompts(custom: str) -> list[str]:
         raise PromptDataError(f"custom anchors: {len(lines)} prompts given, at least 16 benign prompts are needed "
                               f"(leave the field empty to use the {len(anchor_prompts())} shipped anchors).")
     return lines
+
+
+LAM_AUTO_TOOLTIP = ("Choose the ridge penalty by exact leave-one-out error on the anchors (the core's and the command "
+                    "line's lam='auto'); the lam input is then not used and the chosen value is reported. Off keeps the "
+                    "lam input (ridge map only).")
+MAX_ANCHORS_TOOLTIP = ("Use a seeded random N of the anchors (the shipped files are grouped by theme, so never the first "
+                       "N; the same draw as the command line's --max-anchors); 0 = all anchors.")
+MIN_ANCHORS = 16
+
+
+def node_lam(lam: float, lam_auto: bool) -> float | str:
+    """The ``lam`` a node passes to the core: ``"auto"`` when ``lam_auto`` is on, else the number."""
+    return "auto" if lam_auto else float(lam)
+
+
+def anchor_subset(anchors: list[str], max_anchors: int, seed: int = 0) -> list[str]:
+    """``max_anchors`` of ``anchors`` drawn by :func:`steering_core.sample_prompts` with ``seed``; 0 keeps all.
+
+    Raises:
+        PromptDataError: ``max_anchors`` is negative or below the 16 anchors a map needs.
+    """
+    if max_anchors == 0:
+        return anchors
+    if max_anchors < MIN_ANCHORS:
+        raise PromptDataError(f"max_anchors is {max_anchors}; use 0 (all {len(anchors)} anchors) or at least "
+                              f"{MIN_ANCHORS}, since a map fitted on fewer benign prompts does not carry a direction.")
+    return sample_prompts(anchors, max_anchors, seed)
 
 
 def describe(direction: SafetyDirection) -> str:

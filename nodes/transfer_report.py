@@ -11,7 +11,8 @@ from steering_core.errors import SafeSteerError
 from steering_core.plots import to_comfy_image
 
 from .clip_encoder import ComfyTextEncoder
-from .common import ALL, POOLING_OPTIONS, POOLING_TOOLTIP, PROMPT_SETS, benign_prompts, progress_bar, prompt_pairs
+from .common import (ALL, LAM_AUTO_TOOLTIP, MAX_ANCHORS_TOOLTIP, POOLING_OPTIONS, POOLING_TOOLTIP, PROMPT_SETS, anchor_subset,
+                     benign_prompts, node_lam, progress_bar, prompt_pairs)
 from .types import CATEGORY
 
 
@@ -54,6 +55,9 @@ class SafetyTransferReport(io.ComfyNode):
                                 tooltip="One 'safe prompt | unsafe prompt' per line (prompt_set 'custom')."),
                 io.String.Input("anchors", multiline=True, default="", optional=True,
                                 tooltip="Benign anchor prompts for the map, one per line; empty = the shipped anchors."),
+                io.Boolean.Input("lam_auto", default=False, optional=True, tooltip=LAM_AUTO_TOOLTIP),
+                io.Int.Input("max_anchors", default=0, min=0, max=100000, optional=True,
+                             tooltip=MAX_ANCHORS_TOOLTIP + " Drawn with the seed input, as the command line does."),
             ],
             outputs=[io.String.Output(display_name="table"), io.Image.Output(display_name="plot"),
                      io.String.Output(display_name="json")],
@@ -62,17 +66,17 @@ class SafetyTransferReport(io.ComfyNode):
     @classmethod
     def execute(cls, source_clip: Any, target_clip: Any, prompt_set: str, map_kind: str, test_fraction: float,
                 seed: int, pooling: str, lam: float, pairs_per_category: int, custom_pairs: str = "",
-                anchors: str = "") -> io.NodeOutput:
+                anchors: str = "", lam_auto: bool = False, max_anchors: int = 0) -> io.NodeOutput:
         pairs = prompt_pairs(prompt_set, custom_pairs)
         if pairs_per_category:
             if pairs_per_category < 2:
                 raise SafeSteerError(f"pairs_per_category must be 0 (all) or at least 2, got {pairs_per_category}.")
             pairs = {c: p[:pairs_per_category] for c, p in pairs.items()}
-        benign = benign_prompts(anchors)
+        benign = anchor_subset(benign_prompts(anchors), max_anchors, seed)
         unique = set(benign) | {x for ps in pairs.values() for p in ps for x in (p.safe, p.unsafe)}
         bar = progress_bar(2 * len(unique))
         source = ComfyTextEncoder(source_clip, progress=bar)
         target = ComfyTextEncoder(target_clip, progress=bar)
         report = transfer_report(source, target, pairs, benign, map_kind=map_kind, test_fraction=test_fraction, seed=seed,
-                                 pooling=pooling, lam=lam)
+                                 pooling=pooling, lam=node_lam(lam, lam_auto))
         return io.NodeOutput(report.to_markdown(), to_comfy_image(report.plot()), report.to_json())

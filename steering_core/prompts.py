@@ -103,12 +103,21 @@ def sample_prompts(prompts: Sequence[str], n: int | None, seed: int = 0) -> list
 
     Shipped files are grouped by theme, so the first ``n`` would not be a representative subset.
     """
+    return sample_prompts_and_rest(prompts, n, seed)[0]
+
+
+def sample_prompts_and_rest(prompts: Sequence[str], n: int | None, seed: int = 0) -> tuple[list[str], list[str]]:
+    """``(sample_prompts(prompts, n, seed), every other prompt)``, both in file order.
+
+    The rest are benign prompts a map fitted on the sample never saw (e.g. to measure a gate's false
+    positives); it is empty when ``n`` is None or >= the count.
+    """
     if n is None or n >= len(prompts):
-        return list(prompts)
+        return list(prompts), []
     if n < 1:
         raise PromptDataError(f"cannot keep {n} prompts; ask for at least 1.")
-    keep = sorted(random.Random(seed).sample(range(len(prompts)), n))
-    return [prompts[i] for i in keep]
+    keep = set(random.Random(seed).sample(range(len(prompts)), n))
+    return ([p for i, p in enumerate(prompts) if i in keep], [p for i, p in enumerate(prompts) if i not in keep])
 
 
 def category_pairs(category: str) -> list[PromptPair]:

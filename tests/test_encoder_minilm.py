@@ -65,7 +65,7 @@ def test_cross_layer_transport_on_real_encoder(minilm, splits) -> None:
     train, held = splits
     target = minilm.at_layer(3, name="all-MiniLM-L6-v2@layer3")
     everything = sc.anchor_prompts()
-    anchors, fresh_benign = everything[:480], everything[480:]  # the last 105 anchors stay unseen
+    anchors, fresh_benign = sc.sample_prompts_and_rest(everything, 480, seed=0)  # the CLI's draw; the rest stay unseen
     alignment = sc.fit_alignment(encode_pooled(minilm, anchors), encode_pooled(target, anchors), "ridge",
                                  source_model=minilm.name, target_model=target.name)
     source_dir = directions_from_pairs(minilm, train)
@@ -91,7 +91,7 @@ def test_cross_layer_transport_on_real_encoder(minilm, splits) -> None:
     print(f"  global gate (5 % benign calibration): opens for {100 * opened:.0f}% of held-out unsafe prompts and "
           f"{100 * false_positive:.1f}% of {len(fresh_benign)} unseen benign prompts")
     assert opened >= 0.6
-    assert false_positive <= 0.12  # 5 % target; binomial sd over 105 prompts is about 2 %
+    assert false_positive <= 0.08  # 5 % target, measured 4.3 %; binomial sd over 1,620 prompts is about 0.5 %
     cosines = [r.cosine_to_native for r in report.rows]
     assert np.mean(cosines) >= 0.4
     assert min(r.coverage for r in report.rows) >= 0.7

@@ -237,3 +237,15 @@ def test_sample_prompts_is_a_seeded_random_subset_in_file_order() -> None:
     assert sample_prompts(anchors, None) == anchors and sample_prompts(anchors, 10 ** 6) == anchors
     with pytest.raises(PromptDataError):
         sample_prompts(anchors, 0)
+
+
+def test_sample_prompts_and_rest_partitions_the_prompts() -> None:
+    from steering_core.prompts import sample_prompts, sample_prompts_and_rest
+
+    anchors = anchor_prompts()
+    drawn, rest = sample_prompts_and_rest(anchors, 480, seed=0)
+    assert drawn == sample_prompts(anchors, 480, seed=0)
+    assert len(rest) == len(anchors) - 480 and not set(drawn) & set(rest)
+    positions = [anchors.index(p) for p in rest]
+    assert positions == sorted(positions) and sorted(positions + [anchors.index(p) for p in drawn]) == list(range(len(anchors)))
+    assert sample_prompts_and_rest(anchors, None) == (anchors, [])
