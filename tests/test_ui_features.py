@@ -86,12 +86,16 @@ def test_ab_compare_view_shows_every_variant_with_strength_and_score(frontend):
 
     # the wipe slider, dragged with the mouse, moves the A/B divide
     wipe = page.locator(".safesteer-ab-wipe")
-    box = wipe.bounding_box()
-    assert box is not None
     value = float(wipe.input_value())
-    for _ in range(3):  # a loaded frontend can drop the first click; the slider starts at 50
-        page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] / 2)
-        page.wait_for_timeout(500)
+    assert value == 50, value                       # the untouched start
+    for _ in range(3):
+        # Playwright's own click waits until the slider is stable and is what receives the click at that
+        # point (a canvas redraw or a toast can move or cover it); a raw mouse click at an older bounding
+        # box was dropped under load. Re-measured on every try.
+        box = wipe.bounding_box()
+        assert box is not None
+        wipe.click(position={"x": box["width"] * 0.2, "y": box["height"] / 2}, timeout=15000)
+        page.wait_for_timeout(300)
         value = float(wipe.input_value())
         if value != 50:
             break

@@ -57,6 +57,19 @@ class Ranks:
         dist.all_gather_object(out, value)
         return out
 
+    def wait_for_all(self) -> None:
+        """Block until every rank gets here (a no-op in a one-process run).
+
+        Called once the run's work is done, so that all ranks tear the process group down together: a
+        rank that destroyed its gloo group and exited while rank 0 was still scoring and writing
+        reports was seen to abort (SIGABRT, "terminate called without an active exception") on a
+        loaded CI machine, which makes torchrun kill rank 0 and fail a run that had finished."""
+        if self.world == 1:
+            return
+        import torch.distributed as dist
+
+        dist.barrier()
+
     def close(self) -> None:
         """Destroy the process group if :func:`join` created it."""
         if self._owned_group:

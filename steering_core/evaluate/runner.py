@@ -632,7 +632,9 @@ def run_evaluation(config: EvalConfig, *, clients: Sequence[ComfyClient] | None 
     items = backend.build_items(prompt_file.rows, strengths)
     ranks = join_ranks() if backend.name != "http" and not config.report_only else Ranks()
     try:
-        return _run(config, backend, ranks, strengths, prompt_file, items, on_item, stream)
+        result = _run(config, backend, ranks, strengths, prompt_file, items, on_item, stream)
+        ranks.wait_for_all()                # the other ranks wait for rank 0's reports before leaving
+        return result
     finally:
         ranks.close()
 
