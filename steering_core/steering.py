@@ -270,13 +270,26 @@ def fused_update(flat: torch.Tensor, vectors: torch.Tensor,
     out = torch.empty_like(flat) if out is None else out
     touched = torch.empty(flat.shape[0], 1, dtype=torch.bool, device=flat.device)
     rows = max(1, _CHUNK_BYTES // (flat.shape[1] * flat.element_size()))
+    # On the CPU the untouched rows are found and copied back by index (a sync costs nothing there, and a
+    # row copy is about half a broadcast ``where`` over the whole chunk); on accelerators ``where`` keeps
+    # the loop free of host synchronisation.
+    by_index = flat.device.type == "cpu"
     for start in range(0, flat.shape[0], rows):
         stop = min(start + rows, flat.shape[0])
         chunk, target = flat[start:stop], out[start:stop]
         coef, hit = coefficients(chunk, start, stop)
-        torch.addmm(chunk, coef, vectors, out=target)
-        torch.where(hit, target, chunk, out=target)
         touched[start:stop] = hit
+        if not by_index:
+            torch.addmm(chunk, coef, vectors, out=target)
+            torch.where(hit, target, chunk, out=target)
+            continue
+        untouched = (~hit).squeeze(1).nonzero().squeeze(1)
+        if untouched.numel() == chunk.shape[0]:
+            target.copy_(chunk)
+            continue
+        torch.addmm(chunk, coef, vectors, out=target)
+        if untouched.numel():
+            target.index_copy_(0, untouched, chunk.index_select(0, untouched))
     return out, touched
 
 def steer(
