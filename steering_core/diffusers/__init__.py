@@ -1,7 +1,7 @@
 """SafeSteer in diffusers pipelines (optional extra ``diffusers``; imported only when used).
 
     >>> from steering_core.diffusers import steer_pipeline
-    >>> handle = steer_pipeline(pipe, direction, strength=1.0)   # hooks pipe.transformer
+    >>> handle = steer_pipeline(pipe, direction, strength=1.0)   # hooks pipe.transformer (and a Wan 2.2 transformer_2)
     >>> image = pipe("a prompt").images[0]
     >>> handle.remove()                                           # the transformer is as before
 
@@ -13,6 +13,7 @@ over :class:`PipelineActivationSource`).
 """
 
 from .encoders import PipelineTextEncoder
+from .experts import pipeline_experts
 from .families import FAMILIES, DiffusersFamily, TransformerInfo, inspect_transformer, supported_classes
 from .pipeline import SteeringHandle, monitor_pipeline, sae_blend_repel_pipeline, steer_pipeline
 from .source import PipelineActivationSource
@@ -20,6 +21,6 @@ from .train import train_safety_sae
 
 __all__ = [
     "FAMILIES", "DiffusersFamily", "PipelineActivationSource", "PipelineTextEncoder", "SteeringHandle", "TransformerInfo",
-    "inspect_transformer", "monitor_pipeline", "sae_blend_repel_pipeline", "steer_pipeline", "supported_classes",
+    "inspect_transformer", "monitor_pipeline", "pipeline_experts", "sae_blend_repel_pipeline", "steer_pipeline", "supported_classes",
     "train_safety_sae",
 ]

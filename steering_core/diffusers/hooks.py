@@ -247,18 +247,24 @@ class PipelineSteering:
         planner: ``prepare_call(x, sigma, context, cond_or_uncond) -> plan | None`` and ``is_identity``.
         sites: blocks to edit. stream: "img", "txt" or "both".
         clock: the sigma window. on_call: called with ``(step, sigma)`` before each planned call.
+        expert: which of the pipeline's transformers to hook (``"transformer"``, or ``"transformer_2"``,
+            Wan 2.2's low-noise expert); ``report()`` keys of a ``transformer_2`` are prefixed
+            ``"transformer_2/"``.
     """
 
     def __init__(self, pipe: Any, info: TransformerInfo, planner: Any, sites: tuple[Site, ...], stream: str,
-                 clock: StepClock, on_call: Callable[[int, float], None] | None = None):
+                 clock: StepClock, on_call: Callable[[int, float], None] | None = None, expert: str = "transformer"):
         self.pipe, self.info, self.planner, self.sites = pipe, info, planner, sites
-        self.transformer: torch.nn.Module = pipe.transformer
+        self.transformer: torch.nn.Module = getattr(pipe, expert)
+        self.expert = expert
         self.choice = StreamChoice.parse(stream)
         self.clock = clock
         self.on_call = on_call
         self.name = HOOK_PREFIX + uuid.uuid4().hex
         self.state: CallState | None = None
-        self.edits: dict[str, int] = {str(s): 0 for s in sites}
+        prefix = "" if expert == "transformer" else f"{expert}/"
+        self.edits: dict[str, int] = {prefix + str(s): 0 for s in sites}
+        self._edit_key = {str(s): prefix + str(s) for s in sites}
         self.calls = 0
         self._names = _param_names(self.transformer)
         self._hooked: list[torch.nn.Module] = []
@@ -297,14 +303,14 @@ class PipelineSteering:
             return
         self.calls += 1
         for site in state.visited:
-            if site in self.edits:
-                self.edits[site] += 1
+            if site in self._edit_key:
+                self.edits[self._edit_key[site]] += 1
         if getattr(state.plan, "is_identity", False):
             return
         missing = [str(s) for s in self.sites if str(s) not in state.visited]
         if missing:
             raise SafeSteerError(
-                f"SafeSteer planned an edit at {', '.join(missing)} of {self.info.class_name} but the transformer "
+                f"SafeSteer planned an edit at {', '.join(missing)} of {self.info.class_name} ({self.expert}) but it "
                 f"never ran those blocks with stream {self._stream_name()} (skipped layers, another block order, or "
                 f"a stream this family does not return there). Choose other sites or streams.")
 

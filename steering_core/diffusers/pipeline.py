@@ -11,7 +11,7 @@ pipeline is steered until ``handle.remove()`` (or the end of a ``with handle:`` 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from ..dit_steering import DiTSteerConfig, DiTSteerer
 from ..direction import SafetyDirection
@@ -21,6 +21,7 @@ from ..safety_sae import SafetySAE
 from ..sae_steering import PATHS, SAESteerConfig, SAESteerer
 from ..site_plans import DirectionPlanner, MonitorPlanner, SitePlanner
 from ..sites import Site, parse_sites, sae_site
+from .experts import choose_expert, pipeline_experts
 from .families import TransformerInfo, inspect_transformer
 from .hooks import PipelineSteering, StepClock
 
@@ -68,15 +69,25 @@ class SteeringHandle:
         self.remove()
 
 
-def _setup(pipe: Any, start_percent: float, end_percent: float) -> tuple[TransformerInfo, StepClock]:
-    transformer = getattr(pipe, "transformer", None)
-    if transformer is None:
-        raise SafeSteerError(f"{type(pipe).__name__} has no transformer; SafeSteer steers diffusion-transformer "
-                             "pipelines (for a U-Net pipeline steer prompt_embeds with steering_core.steer).")
+def _clock(pipe: Any, start_percent: float, end_percent: float) -> StepClock:
     scheduler = getattr(pipe, "scheduler", None)
     if scheduler is None:
         raise SafeSteerError(f"{type(pipe).__name__} has no scheduler, so the sigma window cannot be read.")
-    return inspect_transformer(transformer), StepClock(scheduler, float(start_percent), float(end_percent))
+    return StepClock(scheduler, float(start_percent), float(end_percent))
+
+
+def _install_all(parts: Iterable[PipelineSteering]) -> list[PipelineSteering]:
+    """Install every part (``parts`` hooks each one as it is produced); when a later one fails, those
+    already hooked are removed before the error reaches the caller."""
+    done: list[PipelineSteering] = []
+    try:
+        for part in parts:
+            done.append(part)
+    except BaseException:
+        for part in done:
+            part.remove()
+        raise
+    return done
 
 
 def _conditioning_check(steerer: DiTSteerer, info: TransformerInfo) -> None:
@@ -90,7 +101,8 @@ def _conditioning_check(steerer: DiTSteerer, info: TransformerInfo) -> None:
 def steer_pipeline(pipe: Any, direction: SafetyDirection, strength: float | Sequence[float] = 1.0,
                    mode: str = "gated", sites: str = "all", stream: str = "both", start_percent: float = 0.0,
                    end_percent: float = 1.0, cond_only: bool = True, space: str = "auto") -> SteeringHandle:
-    """Steer ``pipe.transformer``'s blocks along ``direction`` (DiT Safety Steer's maths and defaults).
+    """Steer ``pipe.transformer``'s blocks along ``direction`` (DiT Safety Steer's maths and defaults), and
+    ``pipe.transformer_2``'s when it is set (Wan 2.2's low-noise expert), each through its own text projection.
 
     Args:
         pipe: a diffusers pipeline whose transformer is in :data:`~.families.FAMILIES`.
@@ -105,32 +117,46 @@ def steer_pipeline(pipe: Any, direction: SafetyDirection, strength: float | Sequ
         cond_only: leave the unconditional CFG branch alone.
         space: "auto", "hidden" or "conditioning".
     """
-    info, clock = _setup(pipe, start_percent, end_percent)
-    chosen = parse_sites(sites, info.num_double, info.num_single)
+    clock = _clock(pipe, start_percent, end_percent)
     config = DiTSteerConfig(mode=mode, strength=strength, streams=stream, cond_only=cond_only, space=space)
-    steerer = DiTSteerer(direction, config, info.hidden_size, info.context_dim)
-    _conditioning_check(steerer, info)
-    planner = DirectionPlanner(steerer, info.project, info.family.text_projection_linear)
+    planners: list[tuple[DirectionPlanner, TransformerInfo]] = []
+
+    def parts() -> Iterator[PipelineSteering]:
+        for expert in pipeline_experts(pipe):
+            info = inspect_transformer(getattr(pipe, expert))
+            chosen = parse_sites(sites, info.num_double, info.num_single)
+            steerer = DiTSteerer(direction, config, info.hidden_size, info.context_dim)
+            _conditioning_check(steerer, info)
+            planner = DirectionPlanner(steerer, info.project, info.family.text_projection_linear)
+            planners.append((planner, info))
+            yield PipelineSteering(pipe, info, planner, chosen, stream, clock, expert=expert)
+
+    installed = _install_all(parts())
 
     def restrength(value: float | Sequence[float]) -> None:
-        planner.steerer = DiTSteerer(direction, replace(config, strength=value), info.hidden_size, info.context_dim)
+        for planner, info in planners:
+            planner.steerer = DiTSteerer(direction, replace(config, strength=value), info.hidden_size, info.context_dim)
 
-    return SteeringHandle([PipelineSteering(pipe, info, planner, chosen, stream, clock)], restrength)
+    return SteeringHandle(installed, restrength)
 
 
 def sae_blend_repel_pipeline(pipe: Any, safety_sae: SafetySAE, beta: float = 0.5, gamma: float = 1.0,
                              sites: str = "all", start_percent: float = 0.0, end_percent: float = 1.0,
-                             cond_only: bool = True, path: str = "fast") -> SteeringHandle:
+                             cond_only: bool = True, path: str = "fast", expert: str = "auto") -> SteeringHandle:
     """SAE Blend/Repel at the Safety SAE's sites (the node's maths and defaults; same files).
 
     Only tokens where a harmful feature fires change. ``sites``: "all" (every SAE in the file) or a
-    subset. ``handle.set_strength(beta, gamma)`` changes both strengths.
+    subset. ``handle.set_strength(beta, gamma)`` changes both strengths. ``expert``: the transformer the
+    SAE was trained on; "auto" is the pipeline's only one (a two-expert Wan 2.2 pipeline must name it,
+    since an SAE belongs to one model's weights and the other expert's steps stay unsteered).
     """
     if not isinstance(safety_sae, SafetySAE):
         raise SafeSteerError("safety_sae must be a SafetySAE (steering_core.load of a Safety SAE file).")
     if path not in PATHS:
         raise SafeSteerError(f"unknown encoder path {path!r}; choose fast or full.")
-    info, clock = _setup(pipe, start_percent, end_percent)
+    expert = choose_expert(pipe, expert, "a Safety SAE")
+    clock = _clock(pipe, start_percent, end_percent)
+    info = inspect_transformer(getattr(pipe, expert))
     located = [(sae_site(e.site, info.num_double, info.num_single, f"{info.family.name} transformer"), e) for e in safety_sae]
     for site, entry in located:
         if entry.sae.d_in != info.hidden_size:
@@ -161,7 +187,7 @@ def sae_blend_repel_pipeline(pipe: Any, safety_sae: SafetySAE, beta: float = 0.5
     for stream, entries in by_stream.items():
         planner = SitePlanner(steerers(entries, beta, gamma), cond_only, identity=beta == 0 and gamma == 0)
         planners.append((planner, entries))
-        parts.append(PipelineSteering(pipe, info, planner, tuple(entries), stream, clock))
+        parts.append(PipelineSteering(pipe, info, planner, tuple(entries), stream, clock, expert=expert))
 
     def restrength(b: float, g: float) -> None:
         for planner, entries in planners:
@@ -176,18 +202,16 @@ def monitor_pipeline(pipe: Any, direction: SafetyDirection, sites: str = "all", 
     """Record, every call, the mean projection of each site's tokens on the direction mapped into the
     blocks (as :func:`steer_pipeline` maps it), per branch; ``handle.log`` is the
     :class:`SafetyMonitorLog` (higher = safer). Hook it after a steering handle to watch the steered
-    activations. A new run starts whenever the scheduler is back at its first step.
+    activations. A new run starts whenever the scheduler is back at its first step. With two experts
+    (Wan 2.2) both are watched, so every step is logged by the expert that ran it.
     """
-    info, clock = _setup(pipe, 0.0, 1.0)
-    chosen = parse_sites(sites, info.num_double, info.num_single)
+    clock = _clock(pipe, 0.0, 1.0)
+    infos = [(expert, inspect_transformer(getattr(pipe, expert))) for expert in pipeline_experts(pipe)]
+    chosen = parse_sites(sites, infos[0][1].num_double, infos[0][1].num_single)
     cat = (category or "").strip() or ("global" if "global" in direction.categories else direction.categories[0])
     if cat not in direction.categories:
         raise SafeSteerError(f"category {cat!r} is not in the direction; it has {', '.join(direction.categories)}.")
-    steerer = DiTSteerer(direction.select([cat]), DiTSteerConfig(mode="add", strength=1.0, streams="both",
-                                                                 cond_only=False), info.hidden_size, info.context_dim)
-    _conditioning_check(steerer, info)
     log = SafetyMonitorLog(label=label or "monitor", category=cat, sites=[str(s) for s in chosen])
-    planner = MonitorPlanner(log, steerer, info.project, info.family.text_projection_linear, chosen)
     last = {"step": None}
 
     def on_call(step: int, sigma: float) -> None:
@@ -195,5 +219,14 @@ def monitor_pipeline(pipe: Any, direction: SafetyDirection, sites: str = "all", 
             log.start_run()
         last["step"] = step
 
-    part = PipelineSteering(pipe, info, planner, chosen, stream, clock, on_call=on_call)
-    return SteeringHandle([part], None, log)
+    def parts() -> Iterator[PipelineSteering]:
+        # every expert writes the one log: each step runs one of them, so the log has one value per step
+        for expert, info in infos:
+            steerer = DiTSteerer(direction.select([cat]), DiTSteerConfig(mode="add", strength=1.0, streams="both",
+                                                                         cond_only=False), info.hidden_size, info.context_dim)
+            _conditioning_check(steerer, info)
+            own = parse_sites(sites, info.num_double, info.num_single)
+            planner = MonitorPlanner(log, steerer, info.project, info.family.text_projection_linear, own)
+            yield PipelineSteering(pipe, info, planner, own, stream, clock, on_call=on_call, expert=expert)
+
+    return SteeringHandle(_install_all(parts()), None, log)

@@ -21,7 +21,7 @@ from .hooks import PipelineSteering, StepClock
 
 
 class PipelineActivationSource:
-    """Records block activations of ``pipe.transformer`` while the pipeline samples prompts.
+    """Records block activations of a pipeline's transformer while the pipeline samples prompts.
 
     Args:
         pipe: a diffusers pipeline whose transformer is in :data:`~.families.FAMILIES`.
@@ -29,11 +29,16 @@ class PipelineActivationSource:
             ``max_sequence_length``, ``guidance_scale``, ``latents``...). With classifier-free guidance on,
             only the conditional rows are recorded.
         generator_device: where the seeded ``torch.Generator`` lives.
+        expert: the transformer to record (``"transformer"``, or Wan 2.2's low-noise ``"transformer_2"``;
+            only the steps that expert runs are recorded).
     """
 
-    def __init__(self, pipe: Any, call_kwargs: Mapping[str, Any] | None = None, generator_device: str = "cpu"):
+    def __init__(self, pipe: Any, call_kwargs: Mapping[str, Any] | None = None, generator_device: str = "cpu",
+                 expert: str = "transformer"):
         self.pipe = pipe
-        self.info = inspect_transformer(pipe.transformer)
+        self.expert = expert
+        self.transformer = getattr(pipe, expert)
+        self.info = inspect_transformer(self.transformer)
         self.hidden_size = self.info.hidden_size
         self.num_double = self.info.num_double
         self.num_single = self.info.num_single
@@ -41,7 +46,7 @@ class PipelineActivationSource:
         self.generator_device = generator_device
 
     def fingerprint(self) -> str:
-        return weights_fingerprint(self.pipe.transformer, self.info.class_name, self.hidden_size, self.num_double,
+        return weights_fingerprint(self.transformer, self.info.class_name, self.hidden_size, self.num_double,
                                    self.num_single)
 
     def describe(self) -> dict[str, object]:
@@ -64,7 +69,7 @@ class PipelineActivationSource:
 
         planner = SitePlanner({s: recorder(s) for s in sites}, cond_only=True, expects="observe")
         hooks = PipelineSteering(self.pipe, self.info, planner, sites, stream, StepClock(self.pipe.scheduler, 0.0, 1.0),
-                                 on_call=on_call)
+                                 on_call=on_call, expert=self.expert)
         try:
             for i, text in enumerate(prompts):
                 where["prompt"] = i

@@ -147,3 +147,31 @@ def tiny_sld_pipeline(seed: int = 0) -> Any:
     pipe = cls(**_sd_components(seed), requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def _wan_transformer(seed: int) -> Any:
+    from diffusers import WanTransformer3DModel
+
+    torch.manual_seed(seed)
+    return WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
+                                 out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2,
+                                 cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32).eval()
+
+
+def tiny_wan_pipeline(two_experts: bool = False, boundary_ratio: float = 0.5, seed: int = 0) -> Any:
+    """A ``WanPipeline``: hidden 24 (2 heads x 12), 2 blocks, T5 conditioning 32-d, 16 latent channels.
+
+    ``two_experts``: Wan 2.2's layout, a second transformer (``transformer_2``, other weights) for the
+    low-noise steps, ``t < boundary_ratio * 1000``; CFG runs as separate cond / uncond calls.
+    """
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline
+
+    torch.manual_seed(seed + 3)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True]).eval()
+    pipe = WanPipeline(tokenizer=byte_tokenizer(512), text_encoder=_t5(seed + 2, 32), vae=vae,
+                       scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), transformer=_wan_transformer(seed),
+                       transformer_2=_wan_transformer(seed + 1) if two_experts else None,
+                       boundary_ratio=boundary_ratio if two_experts else None)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

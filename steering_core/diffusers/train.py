@@ -15,6 +15,7 @@ from ..errors import SafeSteerError
 from ..prompts import PromptPair, all_category_pairs, anchor_prompts
 from ..sae_pipeline import Progress, TrainedSafetySAE
 from ..sae_pipeline import train_safety_sae as run_pipeline
+from .experts import choose_expert
 from .source import PipelineActivationSource
 
 
@@ -24,7 +25,7 @@ def train_safety_sae(pipe: Any, directory: str | os.PathLike[str], filename: str
                      train_steps: int = 2000, tokens_per_step: int = 64, n_harmful: int = 16, steps: int = 4,
                      seed: int = 0, source_categories: Sequence[str] | None = None, adapt_to: str = "none",
                      resume: bool = True, progress: Progress | None = None,
-                     call_kwargs: Mapping[str, Any] | None = None) -> TrainedSafetySAE:
+                     call_kwargs: Mapping[str, Any] | None = None, expert: str = "auto") -> TrainedSafetySAE:
     """Harvest ``pipe.transformer``'s block activations on prompt pairs, train a TopK SAE per site, choose the
     harmful features, optionally adapt the decoders, and save ``<directory>/<filename>.safetensors``.
 
@@ -32,12 +33,14 @@ def train_safety_sae(pipe: Any, directory: str | os.PathLike[str], filename: str
     the first ``pairs_per_category`` of each used. ``call_kwargs`` go to every ``pipe(...)`` call (e.g.
     ``height=256, width=256``: smaller is faster). The result's ``sae`` is the file loaded back, ``path``
     the file, ``reused`` True when a file trained with the same settings on the same weights was found.
-    Everything else: :func:`steering_core.sae_pipeline.train_safety_sae`.
+    ``expert``: the transformer to train on; "auto" is the pipeline's only one (a two-expert Wan 2.2
+    pipeline must name ``"transformer"`` or ``"transformer_2"``: one SAE per expert, each harvested on the
+    steps that expert runs). Everything else: :func:`steering_core.sae_pipeline.train_safety_sae`.
     """
     if pairs_per_category < 2:
         raise SafeSteerError(f"pairs_per_category must be at least 2, got {pairs_per_category}.")
     chosen = {c: list(p)[:pairs_per_category] for c, p in (pairs if pairs is not None else all_category_pairs()).items()}
-    source = PipelineActivationSource(pipe, call_kwargs)
+    source = PipelineActivationSource(pipe, call_kwargs, expert=choose_expert(pipe, expert, "a Safety SAE"))
     return run_pipeline(source, chosen, directory, filename, sites=sites, stream=stream, expansion=expansion, k=k,
                         train_steps=train_steps, tokens_per_step=tokens_per_step, n_harmful=n_harmful, steps=steps,
                         seed=seed, source_categories=source_categories, adapt_to=adapt_to,
