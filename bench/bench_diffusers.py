@@ -120,8 +120,8 @@ def flux_rows(steps: int, rounds: int) -> list[dict[str, Any]]:
     from steering_core import SafetyDirection
     from steering_core.diffusers import sae_blend_repel_pipeline, steer_pipeline
     from steering_core.diffusers.tiny import tiny_flux_pipeline
-    from steering_core.sae import SafetyFeatures, SparseAutoencoder
-    from steering_core.safety_sae import SafetySAE, SiteSAE
+    from steering_core.sae.autoencoder import SafetyFeatures, SparseAutoencoder
+    from steering_core.sae.safety_sae import SafetySAE, SiteSAE
 
     pipe = tiny_flux_pipeline(num_layers=2, num_single_layers=4)
     hidden = pipe.transformer.inner_dim

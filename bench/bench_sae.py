@@ -62,12 +62,12 @@ from typing import Any
 
 import torch
 
-from steering_core.sae import SafetyFeatures, SparseAutoencoder
-from steering_core.sae_features import calibrate_fast_thresholds
-from steering_core.sae_steering import SAESteerConfig, SAESteerer
-from steering_core.sae_train import SAETrainConfig, train_sae
-from steering_core.safety_sae import SafetySAE, SiteSAE
-from steering_core.sites import Site
+from steering_core.sae.autoencoder import SafetyFeatures, SparseAutoencoder
+from steering_core.sae.features import calibrate_fast_thresholds
+from steering_core.sae.steering import SAESteerConfig, SAESteerer
+from steering_core.sae.train import SAETrainConfig, train_sae
+from steering_core.sae.safety_sae import SafetySAE, SiteSAE
+from steering_core.steering.sites import Site
 
 from . import bench_dit
 from .bench_dit import (

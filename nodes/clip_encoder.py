@@ -8,7 +8,7 @@ lengths are padded to a batch with a mask.
 
 ``kind`` is "decoder" when the CLIP holds one of ComfyUI's causal LLM transformers (any module
 defined in ``comfy.text_encoders.llama``: Llama, Qwen2.5/3, Mistral, Gemma), else "encoder"; the
-"auto" pooling of the nodes follows it (``steering_core.pooling.default_pooling``).
+"auto" pooling of the nodes follows it (``steering_core.directions.pooling.default_pooling``).
 """
 
 from __future__ import annotations

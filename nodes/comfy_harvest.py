@@ -14,10 +14,10 @@ import torch
 
 import comfy.model_management
 import comfy.sample
-from steering_core.activation_source import LabeledPrompt, TokenSink, labeled_prompts
-from steering_core.activation_source import pooled_activations as core_pooled_activations
+from steering_core.sae.activation_source import LabeledPrompt, TokenSink, labeled_prompts
+from steering_core.sae.activation_source import pooled_activations as core_pooled_activations
 from steering_core.errors import SafeSteerError
-from steering_core.sites import Site
+from steering_core.steering.sites import Site
 
 from .dit_adapter import DiTModelInfo, inspect_model
 from .dit_patch import install

@@ -1,4 +1,4 @@
-"""ComfyUI's sampler as an activation source (``steering_core.activation_source.ActivationSource``).
+"""ComfyUI's sampler as an activation source (``steering_core.sae.activation_source.ActivationSource``).
 
 Wraps :func:`.comfy_harvest.run_prompts`: each prompt encoded with the CLIP and sampled with ComfyUI's
 own sampler (Euler, simple schedule, CFG 1) from the same seeded noise at the LATENT's size, the
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from steering_core.activation_source import TokenSink, weights_fingerprint
-from steering_core.sites import Site
+from steering_core.sae.activation_source import TokenSink, weights_fingerprint
+from steering_core.steering.sites import Site
 
 from .comfy_harvest import run_prompts
 from .dit_adapter import DiTModelInfo, diffusion_model_of, inspect_model

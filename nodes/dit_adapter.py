@@ -7,7 +7,7 @@ from typing import Callable
 
 import torch
 
-from steering_core.architectures import ArchSpec, arch_for
+from steering_core.steering.architectures import ArchSpec, arch_for
 from steering_core.errors import SafeSteerError
 
 

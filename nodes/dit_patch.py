@@ -34,7 +34,7 @@ import torch
 
 import comfy.patcher_extension
 from steering_core.errors import SafeSteerError
-from steering_core.sites import Site
+from steering_core.steering.sites import Site
 
 from .dit_adapter import DiTModelInfo
 from .run_ledger import EXPECTATIONS, LEDGERS_KEY, RunLedger

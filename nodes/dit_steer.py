@@ -7,9 +7,9 @@ from typing import Any, Sequence
 from comfy_api.latest import io
 
 from steering_core import SafetyDirection
-from steering_core.dit_steering import DIT_MODES, SPACES, STREAMS, DiTSteerConfig, DiTSteerer
-from steering_core.site_plans import DirectionPlanner
-from steering_core.sites import parse_sites
+from steering_core.steering.dit import DIT_MODES, SPACES, STREAMS, DiTSteerConfig, DiTSteerer
+from steering_core.steering.site_plans import DirectionPlanner
+from steering_core.steering.sites import parse_sites
 
 from .dit_adapter import inspect_model
 from .dit_patch import install

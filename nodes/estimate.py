@@ -9,7 +9,7 @@ from comfy_api.latest import io
 
 from steering_core import calibrate_gates
 from steering_core.encoders.base import directions_from_pairs, encode_pooled, encoder_pooling
-from steering_core.pooling import SinkDominatedWarning
+from steering_core.directions.pooling import SinkDominatedWarning
 
 from .clip_encoder import ComfyTextEncoder
 from .common import ALL, POOLING_OPTIONS, POOLING_TOOLTIP, PROMPT_SETS, benign_prompts, describe, progress_bar, prompt_pairs

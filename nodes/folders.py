@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import folder_paths
 from steering_core.errors import SafeSteerError, printable
-from steering_core.numbered_files import free_path
+from steering_core.files.numbered import free_path
 
 EXTENSIONS = {".safetensors"}
 _STEM = re.compile(r"[A-Za-z0-9_\-./ ]+")

@@ -15,12 +15,12 @@ from comfy_api.latest import io
 
 import comfy.patcher_extension
 from steering_core import SafetyDirection
-from steering_core.dit_steering import DiTSteerConfig, DiTSteerer
+from steering_core.steering.dit import DiTSteerConfig, DiTSteerer
 from steering_core.errors import SafeSteerError
-from steering_core.monitor import SafetyMonitorLog, monitor_plot
-from steering_core.plots import to_comfy_image
-from steering_core.site_plans import MonitorPlanner
-from steering_core.sites import parse_sites
+from steering_core.evidence.monitor import SafetyMonitorLog, monitor_plot
+from steering_core.evidence.plots import to_comfy_image
+from steering_core.steering.site_plans import MonitorPlanner
+from steering_core.steering.sites import parse_sites
 
 from .dit_adapter import inspect_model
 from .dit_patch import install

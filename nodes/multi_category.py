@@ -7,7 +7,7 @@ from typing import Any
 from comfy_api.latest import io
 
 from steering_core import CATEGORIES, GLOBAL, SafetyDirection
-from steering_core.dit_steering import STREAMS
+from steering_core.steering.dit import STREAMS
 from steering_core.errors import SafeSteerError
 
 from .apply_conditioning import STRENGTH_DOC, conditioning_op, steer_conditioning

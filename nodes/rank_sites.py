@@ -7,10 +7,10 @@ from typing import Any
 from comfy_api.latest import io
 
 from steering_core import PromptPair
-from steering_core.activation_source import HARVEST_STREAMS, route_sites
+from steering_core.sae.activation_source import HARVEST_STREAMS, route_sites
 from steering_core.errors import SafeSteerError
-from steering_core.routing import ranking_markdown, top_sites
-from steering_core.sites import Site
+from steering_core.sae.routing import ranking_markdown, top_sites
+from steering_core.steering.sites import Site
 
 from .common import ALL, PROMPT_SETS, progress_bar, prompt_pairs
 from .comfy_source import ComfyActivationSource

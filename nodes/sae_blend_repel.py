@@ -7,9 +7,9 @@ from typing import Any
 from comfy_api.latest import io
 
 from steering_core.errors import DimensionMismatchError, SafeSteerError
-from steering_core.safety_sae import SafetySAE, SiteSAE
-from steering_core.sae_steering import SAESteerConfig, SAESteerer
-from steering_core.sites import Site, parse_sites, sae_site
+from steering_core.sae.safety_sae import SafetySAE, SiteSAE
+from steering_core.sae.steering import SAESteerConfig, SAESteerer
+from steering_core.steering.sites import Site, parse_sites, sae_site
 
 from .dit_adapter import DiTModelInfo, inspect_model
 from .dit_patch import install

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from steering_core.safety_sae import SafetySAE
+from steering_core.sae.safety_sae import SafetySAE
 
 from .folders import SAES
 from .types import CATEGORY, SafetySAEType

@@ -1,6 +1,6 @@
-"""Per-site token plans for ``dit_patch.install``: they live in the core (``steering_core.site_plans``),
+"""Per-site token plans for ``dit_patch.install``: they live in the core (``steering_core.steering.site_plans``),
 shared with the diffusers host."""
 
-from steering_core.site_plans import ActivationRecorder, SiteCallPlan, SitePlanner
+from steering_core.steering.site_plans import ActivationRecorder, SiteCallPlan, SitePlanner
 
 __all__ = ["ActivationRecorder", "SiteCallPlan", "SitePlanner"]

@@ -4,7 +4,7 @@ The grid is an output node: besides its labelled grid IMAGE it saves the grid an
 first image to ComfyUI's temp folder (through ComfyUI's ``ui.PreviewImage``) and returns them in its ui, ``images`` (the
 grid: the node's own preview) and ``safesteer_ab`` (one entry per variant: index, label, caption,
 strength, score, score_first, delta, detector, flagged, checked, detector_score, image), which ``web/js/safesteer_ab_compare.js`` turns into
-the A/B compare view. Scores come from ``steering_core.ab_compare``.
+the A/B compare view. Scores come from ``steering_core.evidence.ab_compare``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from comfy_api.latest import io, ui
 
-from steering_core.ab_compare import caption, check_batch_sizes, label_strip, variant_scores
+from steering_core.evidence.ab_compare import caption, check_batch_sizes, label_strip, variant_scores
 from steering_core.errors import SafeSteerError
-from steering_core.monitor import SafetyMonitorLog
+from steering_core.evidence.monitor import SafetyMonitorLog
 
 from .monitor import SafetyMonitorType
 from .types import CATEGORY, ImageSafetyCheckType

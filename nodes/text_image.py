@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from steering_core import plots
+from steering_core.evidence import plots
 
 
 def text_image(text: str, font_size: int = 14, pad: int = 10, highlight_rows: int = 0) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Train Safety SAE: the core SAE pipeline (``steering_core.sae_pipeline``: route -> harvest -> train -> select
+"""Train Safety SAE: the core SAE pipeline (``steering_core.sae.pipeline``: route -> harvest -> train -> select
 features -> adapt -> save) over ComfyUI's sampler as the activation source, saving in ``models/safety_saes``
 (never overwriting a file). Interrupted runs resume from the work folder; the same settings on the same model
 reuse the saved file."""
@@ -12,10 +12,10 @@ from comfy_api.latest import io
 import comfy.model_management
 import comfy.utils
 from steering_core import anchor_prompts
-from steering_core.activation_source import HARVEST_STREAMS
-from steering_core.safety_sae import SafetySAE
-from steering_core.sae_pipeline import ADAPT_CHOICES, WORK_DIR, Progress
-from steering_core.sae_pipeline import train_safety_sae as run_pipeline
+from steering_core.sae.activation_source import HARVEST_STREAMS
+from steering_core.sae.safety_sae import SafetySAE
+from steering_core.sae.pipeline import ADAPT_CHOICES, WORK_DIR, Progress
+from steering_core.sae.pipeline import train_safety_sae as run_pipeline
 
 from .comfy_harvest import run_prompts
 from .comfy_source import ComfyActivationSource

@@ -8,7 +8,7 @@ from comfy_api.latest import io
 
 from steering_core import MAP_KINDS, transfer_report
 from steering_core.errors import SafeSteerError
-from steering_core.plots import to_comfy_image
+from steering_core.evidence.plots import to_comfy_image
 
 from .clip_encoder import ComfyTextEncoder
 from .common import (ALL, LAM_AUTO_TOOLTIP, MAX_ANCHORS_TOOLTIP, POOLING_OPTIONS, POOLING_TOOLTIP, PROMPT_SETS, anchor_subset,

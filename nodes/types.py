@@ -10,7 +10,7 @@ SafetyDirectionType = io.Custom("SAFETY_DIRECTION")
 AlignmentType = io.Custom("SAFETY_ALIGNMENT")
 
 CATEGORY = "SafeSteer"
-#: a ``steering_core.safety_sae.SafetySAE`` (one sparse autoencoder, with its harmful features, per DiT site)
+#: a ``steering_core.sae.safety_sae.SafetySAE`` (one sparse autoencoder, with its harmful features, per DiT site)
 SafetySAEType = io.Custom("SAFETY_SAE")
 #: a ``steering_core.evaluate.image_check.ImageCheck`` (one classifier's verdicts on one image batch)
 ImageSafetyCheckType = io.Custom("SAFETY_IMAGE_CHECK")

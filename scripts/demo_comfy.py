@@ -137,7 +137,7 @@ def measure(base: Path, direction_path: Path, strengths: list[float]) -> list[st
     import tiny_host_pack.tiny_text_encoders as tte
 
     from steering_core import SafetyDirection
-    from steering_core.dit_steering import DiTSteerConfig, DiTSteerer
+    from steering_core.steering.dit import DiTSteerConfig, DiTSteerer
 
     dit = host.node_class_mappings["SafeSteerDiTSteer"]
     adapter = sys.modules[dit.__module__.rsplit(".", 1)[0] + ".dit_adapter"]

@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from steering_core.prompts import CATEGORIES, anchor_prompts, category_pairs  # noqa: E402
+from steering_core.directions.prompts import CATEGORIES, anchor_prompts, category_pairs  # noqa: E402
 
 _WORD = re.compile(r"[a-z0-9']+")
 

@@ -6,7 +6,7 @@
 
 Every encoder encodes every prompt (anchors and pairs) once (when a pair first needs it), pooled by its kind (``auto``: mean for
 encoders, robust_mean for decoder LLMs); each (pair, map, seed) is then one
-:func:`steering_core.transfer_report` on those pooled vectors. The control refits the first map kind
+:func:`steering_core.alignment.transfer_report` on those pooled vectors. The control refits the first map kind
 with the target anchors shuffled (``shuffle_anchors=True``). Writes ``table.md`` (summary: mean over
 categories, mean ± sd over seeds; per-category detail; the control; the agreement-vs-AUROC
 correlations) and ``table.json`` (every report's rows) into ``--out``.
@@ -28,9 +28,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from steering_core import transfer_report  # noqa: E402
-from steering_core.agreement import spearman  # noqa: E402
+from steering_core.alignment.agreement import spearman  # noqa: E402
 from steering_core.encoders.base import EncodedPrompts, encode_pooled, encoder_pooling  # noqa: E402
-from steering_core.prompts import CATEGORIES, anchor_prompts, category_pairs, sample_prompts  # noqa: E402
+from steering_core.directions.prompts import CATEGORIES, anchor_prompts, category_pairs, sample_prompts  # noqa: E402
 from steering_core.transfer_cli import _EncoderCache  # noqa: E402
 
 DEFAULT_PAIRS = ("smollm2:-1>minilm", "smollm2:-1>e5", "minilm>e5", "e5>minilm")

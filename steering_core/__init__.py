@@ -14,9 +14,9 @@ Sparse-autoencoder path (SafeDIG-style): ``rank_sites`` (robustness-aware routin
 ``SAESteerer`` (Blend / Repel, gated per token), saved as a multi-site ``SafetySAE`` file.
 """
 
-from .agreement import score_agreement
-from .alignment import MAP_KINDS, Alignment, LowCoverageWarning, PoorTransferWarning, fit_alignment, transport_report
-from .direction import (
+from .alignment.agreement import score_agreement
+from .alignment.maps import MAP_KINDS, Alignment, LowCoverageWarning, PoorTransferWarning, fit_alignment, transport_report
+from .directions.direction import (
     GLOBAL,
     SafetyDirection,
     calibrate_gates,
@@ -34,23 +34,23 @@ from .errors import (
     SafeSteerFileError,
     WrongFileKindError,
 )
-from .loading import load
-from .metrics import auroc, calibrate_threshold, projection_scores, r_squared
-from .mlp_map import MLPTrainConfig
-from .pooling import pool
-from .activation_shards import ShardDataset, ShardWriter
-from .prompts import CATEGORIES, PromptPair, all_category_pairs, anchor_prompts, category_pairs, read_prompt_pairs, read_prompts, sample_prompts, sample_prompts_and_rest, split_pairs
-from .routing import SiteScore, rank_sites, ranking_markdown
-from .sae import SafetyFeatures, SparseAutoencoder
-from .sae_adapt import AdaptReport, adapt_decoder
-from .sae_features import select_safety_features
-from .sae_steering import SAESteerConfig, SAESteerer
-from .sae_train import SAETrainConfig, TrainReport, train_sae
-from .safety_sae import SafetySAE, SiteSAE, import_saelens
-from .steering import MODES, SteeringConfig, SteeringOp, steer
-from .transport_report import TransportReport, TransportRow
-from .universal import universal_direction
-from .transfer_report import SourceResult, TransferReport, TransferRow, transfer_report
+from .files.loading import load
+from .directions.metrics import auroc, calibrate_threshold, projection_scores, r_squared
+from .alignment.mlp_map import MLPTrainConfig
+from .directions.pooling import pool
+from .sae.activation_shards import ShardDataset, ShardWriter
+from .directions.prompts import CATEGORIES, PromptPair, all_category_pairs, anchor_prompts, category_pairs, read_prompt_pairs, read_prompts, sample_prompts, sample_prompts_and_rest, split_pairs
+from .sae.routing import SiteScore, rank_sites, ranking_markdown
+from .sae.autoencoder import SafetyFeatures, SparseAutoencoder
+from .sae.adapt import AdaptReport, adapt_decoder
+from .sae.features import select_safety_features
+from .sae.steering import SAESteerConfig, SAESteerer
+from .sae.train import SAETrainConfig, TrainReport, train_sae
+from .sae.safety_sae import SafetySAE, SiteSAE, import_saelens
+from .steering.ops import MODES, SteeringConfig, SteeringOp, steer
+from .alignment.transport_report import TransportReport, TransportRow
+from .directions.universal import universal_direction
+from .alignment.transfer_report import SourceResult, TransferReport, TransferRow, transfer_report
 
 __version__ = "0.1.0"
 

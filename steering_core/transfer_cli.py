@@ -1,4 +1,4 @@
-"""Command line for the transfer report (:mod:`steering_core.transfer_report`).
+"""Command line for the transfer report (:mod:`steering_core.alignment.transfer_report`).
 
     python -m steering_core.transfer_cli --source minilm:6 --target minilm:3 --out out/transfer
 
@@ -32,11 +32,11 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .alignment import MAP_KINDS
+from .alignment.maps import MAP_KINDS
 from .errors import SafeSteerError
-from .pooling import TOKEN_POOLINGS
-from .prompts import CATEGORIES, PromptPair, anchor_prompts, category_pairs, read_prompt_pairs, read_prompts, sample_prompts
-from .transfer_report import transfer_report
+from .directions.pooling import TOKEN_POOLINGS
+from .directions.prompts import CATEGORIES, PromptPair, anchor_prompts, category_pairs, read_prompt_pairs, read_prompts, sample_prompts
+from .alignment.transfer_report import transfer_report
 
 MINILM = "minilm"
 #: built-in encoder names -> (TransformersEncoder factory, display name); real weights from registry packages

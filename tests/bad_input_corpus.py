@@ -22,8 +22,8 @@ from safetensors.torch import save
 
 from steering_core import CATEGORIES
 from steering_core.errors import printable
-from steering_core.sae import SafetyFeatures, SparseAutoencoder
-from steering_core.safety_sae import SafetySAE, SiteSAE
+from steering_core.sae.autoencoder import SafetyFeatures, SparseAutoencoder
+from steering_core.sae.safety_sae import SafetySAE, SiteSAE
 
 #: the tiny Flux of the test kit reads 64-d text tokens and has 128-d blocks
 CONTEXT_DIM = 64

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from steering_core.sae import SparseAutoencoder
+from steering_core.sae.autoencoder import SparseAutoencoder
 
 
 @dataclass

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from steering_core.ab_compare import caption, check_counts, label_strip, monitor_scores, variant_scores
+from steering_core.evidence.ab_compare import caption, check_counts, label_strip, monitor_scores, variant_scores
 from steering_core.errors import SafeSteerError
-from steering_core.monitor import SafetyMonitorLog
+from steering_core.evidence.monitor import SafetyMonitorLog
 
 from test_nodes_graph import direction_file
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from steering_core.activation_shards import InMemoryActivations, ShardDataset, ShardWriter
+from steering_core.sae.activation_shards import InMemoryActivations, ShardDataset, ShardWriter
 from steering_core.errors import DimensionMismatchError, NonFiniteError, SafeSteerError, SafeSteerFileError
-from steering_core.fileformat import read_safesteer_file
+from steering_core.files.format import read_safesteer_file
 
 pytestmark = pytest.mark.host_independent
 

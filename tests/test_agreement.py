@@ -1,4 +1,4 @@
-"""Score agreement: the benign-only, per-direction diagnostic of a map (steering_core.agreement)."""
+"""Score agreement: the benign-only, per-direction diagnostic of a map (steering_core.alignment.agreement)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import steering_core as sc
-from steering_core.agreement import score_agreement, spearman
+from steering_core.alignment.agreement import score_agreement, spearman
 
 pytestmark = pytest.mark.host_independent
 
@@ -65,7 +65,7 @@ def test_old_reports_without_agreement_still_load() -> None:
     data = {"map_kind": "ridge", "held_out_r2": 0.4, "beta": 1.0, "basis_energy": 0.9,
             "rows": [{"category": "violence", "coverage": 0.8, "source_scale": 1.0, "target_scale": 1.0,
                       "cosine_to_native": None}]}
-    from steering_core.transport_report import TransportReport
+    from steering_core.alignment.transport_report import TransportReport
 
     report = TransportReport.from_dict(data)
     assert report.rows[0].agreement is None and "n/a" in report.to_markdown()

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import steering_core as sc
-from steering_core.linalg import principal_basis
+from steering_core.alignment.linalg import principal_basis
 
 pytestmark = pytest.mark.host_independent
 

@@ -73,7 +73,7 @@ def test_sae_bench_without_host_runs_fast_vs_full_and_training() -> None:
     """bench_sae's ComfyUI-free rows (Gaussian tokens): the gate is a minority of tokens on both paths,
     ungated tokens come back bit-identical, and training reports its throughput."""
     from bench import bench_sae
-    from steering_core.sae_steering import SAESteerConfig, SAESteerer
+    from steering_core.sae.steering import SAESteerConfig, SAESteerer
 
     tiny = {"hidden": 64, "steer_tokens": 512, "steer_rounds": 2, "train_rows": 512, "train_batch": 128,
             "train_steps": 2, "train_rounds": 2, "dense_steps": 2, "threads": None}

@@ -14,7 +14,7 @@ import torch
 from torch._dynamo.testing import CompileCounterWithBackend
 
 import steering_core as sc
-from steering_core.dit_steering import DiTSteerConfig, DiTSteerer
+from steering_core.steering.dit import DiTSteerConfig, DiTSteerer
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.host_independent]
 

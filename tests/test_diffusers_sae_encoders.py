@@ -12,9 +12,9 @@ import steering_core as sc
 from steering_core.diffusers import PipelineTextEncoder, sae_blend_repel_pipeline, steer_pipeline
 from steering_core.diffusers.tiny import tiny_flux_pipeline
 from steering_core.encoders import directions_from_pairs, encode_pooled
-from steering_core.pooling import pool
-from steering_core.sae import SafetyFeatures, SparseAutoencoder
-from steering_core.safety_sae import SafetySAE, SiteSAE
+from steering_core.directions.pooling import pool
+from steering_core.sae.autoencoder import SafetyFeatures, SparseAutoencoder
+from steering_core.sae.safety_sae import SafetySAE, SiteSAE
 
 pytestmark = pytest.mark.host_independent
 

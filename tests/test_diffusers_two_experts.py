@@ -132,8 +132,8 @@ def test_a_safety_sae_must_name_its_expert(pipe: Any) -> None:
 
 
 def _any_sae() -> Any:
-    from steering_core.safety_sae import SafetySAE, SiteSAE
-    from steering_core.sae import SafetyFeatures, SparseAutoencoder
+    from steering_core.sae.safety_sae import SafetySAE, SiteSAE
+    from steering_core.sae.autoencoder import SafetyFeatures, SparseAutoencoder
 
     sae = SparseAutoencoder(HIDDEN, 4 * HIDDEN, k=4, seed=3)
     features = SafetyFeatures(harmful=torch.arange(6), harmful_effect=torch.ones(6), fast_threshold=torch.zeros(6),

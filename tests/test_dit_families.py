@@ -128,7 +128,7 @@ def test_every_dit_class_is_steered_or_refused_by_name(host, entry):
         with pytest.raises(SafeSteerError, match=rf"cannot steer inside {entry.name}:.*Supported diffusion"):
             inspect_model(_Shell(cls))
     else:
-        arch_for = importlib.import_module("steering_core.architectures").arch_for
+        arch_for = importlib.import_module("steering_core.steering.architectures").arch_for
         assert arch_for([c.__name__ for c in cls.__mro__]).mechanism in ("replace", "hooks")
 
 
@@ -478,7 +478,7 @@ def test_wan_variant_strength_zero_is_bit_identical_and_txt_edits_the_context_bl
 
 def test_a_post_block_payload_that_does_not_add_up_stops_sampling_with_a_clear_error(host):
     dit_patch = pack_module(host, "dit_patch")
-    site = importlib.import_module("steering_core.sites").Site("double", 0)
+    site = importlib.import_module("steering_core.steering.sites").Site("double", 0)
     patch = dit_patch.VideoSpanPatch("k", (site,), "SCAILWanModel", (1, 2, 2))
     shifted = type("Plan", (), {"apply": lambda self, t, start, stop: torch.cat([t[:, :start], t[:, start:stop] + 1,
                                                                                   t[:, stop:]], 1)})()
@@ -541,7 +541,7 @@ def test_zimage_pixel_space_steers_its_image_tokens_like_nextdit(host, tf):
 
 def families(tm, tf) -> list[str]:
     """Every steered tiny family with its own class (Flux 2 runs the Flux class, covered by ``flux``)."""
-    from steering_core.architectures import ARCHITECTURES
+    from steering_core.steering.architectures import ARCHITECTURES
 
     return list(tm.ARCH_NAMES) + [n for n in tf.available()
                                   if n != "flux2" and tf.FAMILIES[n].diffusion_class in ARCHITECTURES]
@@ -648,7 +648,7 @@ def test_multi_category_sae_and_monitor_nodes_raise_when_their_blocks_never_run(
 
 
 def test_the_table_is_exact_and_refusals_name_the_class_its_reason_and_the_supported_list():
-    from steering_core.architectures import ARCHITECTURES, arch_for
+    from steering_core.steering.architectures import ARCHITECTURES, arch_for
 
     assert arch_for(["Flux", "Module", "object"]) is ARCHITECTURES["Flux"]
     assert arch_for(["LTXAVModel", "LTXVModel", "LTXBaseModel"]).img_element == 0

@@ -15,8 +15,8 @@ import torch
 from safetensors.torch import save_file
 
 import steering_core as sc
-from steering_core.alignment import Alignment, LowCoverageWarning
-from steering_core.direction import SafetyDirection
+from steering_core.alignment.maps import Alignment, LowCoverageWarning
+from steering_core.directions.direction import SafetyDirection
 from steering_core.errors import (
     DimensionMismatchError,
     NonFiniteError,

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from steering_core.activation_shards import ShardDataset, ShardWriter
+from steering_core.sae.activation_shards import ShardDataset, ShardWriter
 from steering_core.errors import SafeSteerError
-from steering_core.harvest import harvest, pooled_site_activations
+from steering_core.sae.harvest import harvest, pooled_site_activations
 
 pytestmark = pytest.mark.host_independent
 

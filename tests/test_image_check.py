@@ -1,7 +1,7 @@
 """Image Safety Check core (steering_core.evaluate.image_check), without ComfyUI: the uint8 view the
 classifier sees, the blur against scikit-image's Gaussian filter, replacement of flagged images, the
 report, the real NudeNet v3 detector on scikit-image's photographs, and the verdicts in the A/B
-compare's captions (steering_core.ab_compare)."""
+compare's captions (steering_core.evidence.ab_compare)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from steering_core.ab_compare import VariantScore, caption, check_batch_sizes, variant_scores
+from steering_core.evidence.ab_compare import VariantScore, caption, check_batch_sizes, variant_scores
 from steering_core.errors import SafeSteerError
 from steering_core.evaluate import NUDENET_LABELS, CheckedClassifier, ClassifierResult, build_classifier
 from steering_core.evaluate.image_check import (

@@ -1,4 +1,4 @@
-"""Tests for steering_core.metrics against brute-force numpy references and hand-computed values."""
+"""Tests for steering_core.directions.metrics against brute-force numpy references and hand-computed values."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from steering_core.errors import NonFiniteError, SafeSteerError
-from steering_core.metrics import auroc, calibrate_threshold, projection_scores, r_squared
+from steering_core.directions.metrics import auroc, calibrate_threshold, projection_scores, r_squared
 
 pytestmark = pytest.mark.host_independent
 

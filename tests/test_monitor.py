@@ -11,7 +11,7 @@ import torch
 
 from steering_core import SafetyDirection
 from steering_core.errors import SafeSteerError
-from steering_core.monitor import SafetyMonitorLog, branch_of_rows, monitor_plot, row_scores
+from steering_core.evidence.monitor import SafetyMonitorLog, branch_of_rows, monitor_plot, row_scores
 
 from test_dit_host import add_recorders, conditioning_direction, sample
 from test_nodes_graph import direction_file, sampling_graph

@@ -1,4 +1,4 @@
-"""Tests for steering_core.pooling: masked mean, last-k mean and the pool dispatcher.
+"""Tests for steering_core.directions.pooling: masked mean, last-k mean and the pool dispatcher.
 
 References are per-row Python loops over the real-token positions of each prompt.
 """
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from steering_core.errors import SafeSteerError
-from steering_core.pooling import last_k_mean, masked_mean, pool
+from steering_core.directions.pooling import last_k_mean, masked_mean, pool
 
 pytestmark = pytest.mark.host_independent
 

@@ -12,7 +12,7 @@ import torch
 
 import steering_core as sc
 from steering_core.encoders import TransformersEncoder
-from steering_core.pooling import massive_token_share, pool
+from steering_core.directions.pooling import massive_token_share, pool
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.host_independent]
 LAYER = 15

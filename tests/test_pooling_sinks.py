@@ -1,4 +1,4 @@
-"""The attention-sink / massive-activation exclusion rule of steering_core.pooling, on synthetic states.
+"""The attention-sink / massive-activation exclusion rule of steering_core.directions.pooling, on synthetic states.
 
 References: a hand-computed case, and a per-row numpy loop that applies the documented rule
 (drop the first real token when there are two or more; drop real tokens whose norm is above 10x
@@ -13,7 +13,7 @@ import torch
 
 import steering_core as sc
 from steering_core.errors import SafeSteerError
-from steering_core.pooling import (OUTLIER_FACTOR, default_pooling, massive_token_share, outlier_token_mask, pool,
+from steering_core.directions.pooling import (OUTLIER_FACTOR, default_pooling, massive_token_share, outlier_token_mask, pool,
                                    resolve_pooling)
 
 pytestmark = pytest.mark.host_independent
@@ -157,7 +157,7 @@ def test_encode_pooled_warns_when_a_plain_mean_is_sink_dominated() -> None:
     import warnings
 
     from steering_core.encoders import encode_pooled
-    from steering_core.pooling import SinkDominatedWarning
+    from steering_core.directions.pooling import SinkDominatedWarning
 
     enc = _SinkEncoder()
     with pytest.warns(SinkDominatedWarning, match="robust_mean"):

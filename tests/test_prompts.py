@@ -1,4 +1,4 @@
-"""Tests for steering_core.prompts: the shipped prompt data and the readers for users' own files."""
+"""Tests for steering_core.directions.prompts: the shipped prompt data and the readers for users' own files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from steering_core.errors import PromptDataError
-from steering_core.prompts import (
+from steering_core.directions.prompts import (
     CATEGORIES,
     PromptPair,
     all_category_pairs,
@@ -226,7 +226,7 @@ def test_split_pairs_invalid_raises(n: int, holdout: float) -> None:
 
 
 def test_sample_prompts_is_a_seeded_random_subset_in_file_order() -> None:
-    from steering_core.prompts import sample_prompts
+    from steering_core.directions.prompts import sample_prompts
 
     anchors = anchor_prompts()
     a, b, c = sample_prompts(anchors, 300, seed=1), sample_prompts(anchors, 300, seed=1), sample_prompts(anchors, 300, seed=2)
@@ -240,7 +240,7 @@ def test_sample_prompts_is_a_seeded_random_subset_in_file_order() -> None:
 
 
 def test_sample_prompts_and_rest_partitions_the_prompts() -> None:
-    from steering_core.prompts import sample_prompts, sample_prompts_and_rest
+    from steering_core.directions.prompts import sample_prompts, sample_prompts_and_rest
 
     anchors = anchor_prompts()
     drawn, rest = sample_prompts_and_rest(anchors, 480, seed=0)

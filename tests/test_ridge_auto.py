@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import steering_core as sc
-from steering_core.alignment import AUTO_LAMS
-from steering_core.linalg import anchor_spectrum, ridge_loo_errors
+from steering_core.alignment.maps import AUTO_LAMS
+from steering_core.alignment.linalg import anchor_spectrum, ridge_loo_errors
 
 pytestmark = pytest.mark.host_independent
 

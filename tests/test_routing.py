@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from steering_core.errors import NonFiniteError, SafeSteerError
-from steering_core.routing import SiteScore, rank_sites, ranking_markdown, stratified_folds, top_sites
+from steering_core.sae.routing import SiteScore, rank_sites, ranking_markdown, stratified_folds, top_sites
 
 pytestmark = pytest.mark.host_independent
 

@@ -7,7 +7,7 @@ import torch
 from planted_sae import Planted, planted_atoms, planted_sae, tokens
 
 from steering_core.errors import DimensionMismatchError, SafeSteerError
-from steering_core.sae_adapt import adapt_decoder, benign_tokens
+from steering_core.sae.adapt import adapt_decoder, benign_tokens
 
 SCALE = 1.5
 

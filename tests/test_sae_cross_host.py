@@ -19,8 +19,8 @@ import pytest
 import torch
 
 import steering_core as sc
-from steering_core.sae_pipeline import train_safety_sae
-from steering_core.sites import Site
+from steering_core.sae.pipeline import train_safety_sae
+from steering_core.steering.sites import Site
 
 from test_dit_host import pack_module
 

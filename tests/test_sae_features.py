@@ -8,8 +8,8 @@ import torch
 from planted_sae import planted_atoms, planted_sae, prompts, tokens
 
 from steering_core.errors import DimensionMismatchError, SafeSteerError
-from steering_core.sae import SparseAutoencoder
-from steering_core.sae_features import calibrate_fast_thresholds, cohens_d, effect_sizes, select_safety_features
+from steering_core.sae.autoencoder import SparseAutoencoder
+from steering_core.sae.features import calibrate_fast_thresholds, cohens_d, effect_sizes, select_safety_features
 
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.host_independent]
@@ -202,7 +202,7 @@ def test_relu_and_jumprelu_thresholds_are_exact(planted, activation: str) -> Non
 
 
 def test_features_round_trip_through_a_safety_sae_file(planted, tmp_path) -> None:
-    from steering_core.safety_sae import SafetySAE, SiteSAE
+    from steering_core.sae.safety_sae import SafetySAE, SiteSAE
 
     _, sae, safe, unsafe = planted
     f = select_safety_features(sae, safe, unsafe, min_effect=1.0, categories=["violence", "weapons"])

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from steering_core.safety_sae import SafetySAE, SiteSAE
-from steering_core.sae import SafetyFeatures, SparseAutoencoder
-from steering_core.sae_steering import SAESteerConfig, SAESteerer
-from steering_core.sites import Site
+from steering_core.sae.safety_sae import SafetySAE, SiteSAE
+from steering_core.sae.autoencoder import SafetyFeatures, SparseAutoencoder
+from steering_core.sae.steering import SAESteerConfig, SAESteerer
+from steering_core.steering.sites import Site
 
 from test_dit_host import add_recorders, cond_rows, pack_module, sample
 
@@ -264,7 +264,7 @@ def test_train_then_steer_in_one_run_then_load_gives_the_same_images(comfy, comf
 
 
 def test_rank_node_matches_core_routing_on_independently_recorded_activations(host, tm, te):
-    from steering_core.routing import rank_sites, ranking_markdown
+    from steering_core.sae.routing import rank_sites, ranking_markdown
 
     model = tm.build_model("flux", seed=0)
     sites = [("double", 0), ("double", 1), ("single", 0), ("single", 1)]

@@ -17,8 +17,8 @@ import torch
 import steering_core as sc
 from steering_core.diffusers import PipelineActivationSource, sae_blend_repel_pipeline, train_safety_sae
 from steering_core.diffusers.tiny import tiny_flux_pipeline
-from steering_core.safety_sae import SafetySAE
-from steering_core.sites import Site
+from steering_core.sae.safety_sae import SafetySAE
+from steering_core.steering.sites import Site
 
 pytestmark = [pytest.mark.host_independent, pytest.mark.usefixtures("one_torch_thread")]
 

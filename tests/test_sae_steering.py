@@ -8,9 +8,9 @@ import torch
 from planted_sae import planted_atoms, planted_sae, prompts, tokens
 
 from steering_core.errors import DimensionMismatchError, SafeSteerError
-from steering_core.sae import SafetyFeatures, SparseAutoencoder
-from steering_core.sae_features import select_safety_features
-from steering_core.sae_steering import SAESteerConfig, SAESteerer
+from steering_core.sae.autoencoder import SafetyFeatures, SparseAutoencoder
+from steering_core.sae.features import select_safety_features
+from steering_core.sae.steering import SAESteerConfig, SAESteerer
 
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.host_independent]

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from steering_core.activation_shards import InMemoryActivations, ShardDataset, ShardWriter
+from steering_core.sae.activation_shards import InMemoryActivations, ShardDataset, ShardWriter
 from steering_core.errors import SafeSteerError
-from steering_core.sae import SparseAutoencoder
-from steering_core.sae_train import SAETrainConfig, geometric_median, train_sae
+from steering_core.sae.autoencoder import SparseAutoencoder
+from steering_core.sae.train import SAETrainConfig, geometric_median, train_sae
 
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.host_independent]

@@ -12,8 +12,8 @@ from safetensors.torch import save_file
 
 from steering_core import SafetyDirection
 from steering_core.errors import DimensionMismatchError, SafeSteerFileError, WrongFileKindError
-from steering_core.safety_sae import SafetySAE, SiteSAE, import_saelens
-from steering_core.sae import SafetyFeatures, SparseAutoencoder
+from steering_core.sae.safety_sae import SafetySAE, SiteSAE, import_saelens
+from steering_core.sae.autoencoder import SafetyFeatures, SparseAutoencoder
 
 pytestmark = pytest.mark.host_independent
 

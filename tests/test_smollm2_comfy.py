@@ -16,7 +16,7 @@ from workflow_check import object_info_from_host, ui_to_api
 
 from steering_core import SafetyDirection, category_pairs
 from steering_core.encoders import TransformersEncoder, directions_from_pairs
-from steering_core.pooling import massive_token_share
+from steering_core.directions.pooling import massive_token_share
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import steering_core as sc
-import steering_core.steering as steering_module
+import steering_core.steering.ops as steering_module
 
 pytestmark = pytest.mark.host_independent
 

@@ -6,7 +6,7 @@
     >>> handle.remove()                                           # the transformer is as before
 
 Hooks go through diffusers' own ``HookRegistry`` / ``ModelHook`` (:mod:`.hooks`); the plans are the
-ComfyUI pack's (:mod:`steering_core.site_plans`). :class:`PipelineTextEncoder` makes a pipeline's text
+ComfyUI pack's (:mod:`steering_core.steering.site_plans`). :class:`PipelineTextEncoder` makes a pipeline's text
 encoders a :class:`~steering_core.encoders.TextEncoder`, so estimate -> (align) -> steer runs on a pipeline.
 :func:`train_safety_sae` trains a Safety SAE through the pipeline (the Train Safety SAE node's core pipeline
 over :class:`PipelineActivationSource`).

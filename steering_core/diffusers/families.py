@@ -5,7 +5,7 @@ Each :class:`DiffusersFamily` says where the blocks are, how a block returns its
 which module maps the text conditioning ``[.., C]`` (what ``pipe.encode_prompt`` returns and the
 transformer receives as ``encoder_hidden_states``) into the hidden space ``[.., H]``: the same module,
 and so the same direction mapping, as ComfyUI's ``txt_in`` / ``context_embedder`` / ``text_embedding``
-of the same model (see :mod:`steering_core.dit_steering`).
+of the same model (see :mod:`steering_core.steering.dit`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Per-call plans and per-block token edits on a diffusers transformer, through diffusers' own hooks.
 
-One :class:`PipelineSteering` owns a planner (``steering_core.site_plans``: a direction, SAE editors,
+One :class:`PipelineSteering` owns a planner (``steering_core.steering.site_plans``: a direction, SAE editors,
 or the monitor) and registers, under one unique name, ``diffusers.hooks.ModelHook`` s with
 ``HookRegistry.check_if_exists_or_initialize(module).register_hook``:
 
@@ -36,7 +36,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..errors import SafeSteerError
-from ..sites import Site
+from ..steering.sites import Site
 from .families import TransformerInfo, blocks_of
 
 try:

@@ -1,9 +1,9 @@
 """Steer, SAE-steer or monitor a diffusers pipeline: the same plans as the ComfyUI nodes, other host.
 
 ``steer_pipeline`` is DiT Safety Steer, ``sae_blend_repel_pipeline`` SAE Blend/Repel and
-``monitor_pipeline`` Safety Monitor: the same :class:`~steering_core.dit_steering.DiTSteerer`,
-:class:`~steering_core.sae_steering.SAESteerer` and :class:`~steering_core.monitor.SafetyMonitorLog`
-behind the same planners (:mod:`steering_core.site_plans`), the same direction and SAE files, hooked
+``monitor_pipeline`` Safety Monitor: the same :class:`~steering_core.steering.dit.DiTSteerer`,
+:class:`~steering_core.sae.steering.SAESteerer` and :class:`~steering_core.evidence.monitor.SafetyMonitorLog`
+behind the same planners (:mod:`steering_core.steering.site_plans`), the same direction and SAE files, hooked
 through diffusers' ``HookRegistry`` (:mod:`.hooks`). Each returns a :class:`SteeringHandle`; the
 pipeline is steered until ``handle.remove()`` (or the end of a ``with handle:`` block).
 """
@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Iterable, Iterator, Sequence
 
-from ..dit_steering import DiTSteerConfig, DiTSteerer
-from ..direction import SafetyDirection
+from ..steering.dit import DiTSteerConfig, DiTSteerer
+from ..directions.direction import SafetyDirection
 from ..errors import DimensionMismatchError, SafeSteerError
-from ..monitor import SafetyMonitorLog
-from ..safety_sae import SafetySAE
-from ..sae_steering import PATHS, SAESteerConfig, SAESteerer
-from ..site_plans import DirectionPlanner, MonitorPlanner, SitePlanner
-from ..sites import Site, parse_sites, sae_site
+from ..evidence.monitor import SafetyMonitorLog
+from ..sae.safety_sae import SafetySAE
+from ..sae.steering import PATHS, SAESteerConfig, SAESteerer
+from ..steering.site_plans import DirectionPlanner, MonitorPlanner, SitePlanner
+from ..steering.sites import Site, parse_sites, sae_site
 from .experts import choose_expert, pipeline_experts
 from .families import TransformerInfo, inspect_transformer
 from .hooks import PipelineSteering, StepClock

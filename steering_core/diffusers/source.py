@@ -1,4 +1,4 @@
-"""A diffusers pipeline as an activation source (``steering_core.activation_source.ActivationSource``).
+"""A diffusers pipeline as an activation source (``steering_core.sae.activation_source.ActivationSource``).
 
 Each prompt runs through the pipeline itself (``pipe(prompt, num_inference_steps=steps, generator=<seed>,
 output_type="latent", **call_kwargs)``: its own text encoders, scheduler and noise, the same seed for
@@ -13,9 +13,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from ..activation_source import TokenSink, check_stream, weights_fingerprint
-from ..site_plans import SitePlanner
-from ..sites import Site
+from ..sae.activation_source import TokenSink, check_stream, weights_fingerprint
+from ..steering.site_plans import SitePlanner
+from ..steering.sites import Site
 from .families import inspect_transformer
 from .hooks import PipelineSteering, StepClock
 

@@ -1,6 +1,6 @@
 """``train_safety_sae(pipe, ...)``: the Train Safety SAE node's pipeline on a diffusers pipeline.
 
-The same core function (:func:`steering_core.sae_pipeline.train_safety_sae`), settings, defaults,
+The same core function (:func:`steering_core.sae.pipeline.train_safety_sae`), settings, defaults,
 resumable work folder and Safety SAE file as the ComfyUI node; only the activation source differs
 (:class:`~.source.PipelineActivationSource`). The file drives :func:`~.pipeline.sae_blend_repel_pipeline`
 here and *SAE Blend/Repel* in ComfyUI.
@@ -12,9 +12,9 @@ import os
 from typing import Any, Mapping, Sequence
 
 from ..errors import SafeSteerError
-from ..prompts import PromptPair, all_category_pairs, anchor_prompts
-from ..sae_pipeline import Progress, TrainedSafetySAE
-from ..sae_pipeline import train_safety_sae as run_pipeline
+from ..directions.prompts import PromptPair, all_category_pairs, anchor_prompts
+from ..sae.pipeline import Progress, TrainedSafetySAE
+from ..sae.pipeline import train_safety_sae as run_pipeline
 from .experts import choose_expert
 from .source import PipelineActivationSource
 
@@ -35,7 +35,7 @@ def train_safety_sae(pipe: Any, directory: str | os.PathLike[str], filename: str
     the file, ``reused`` True when a file trained with the same settings on the same weights was found.
     ``expert``: the transformer to train on; "auto" is the pipeline's only one (a two-expert Wan 2.2
     pipeline must name ``"transformer"`` or ``"transformer_2"``: one SAE per expert, each harvested on the
-    steps that expert runs). Everything else: :func:`steering_core.sae_pipeline.train_safety_sae`.
+    steps that expert runs). Everything else: :func:`steering_core.sae.pipeline.train_safety_sae`.
     """
     if pairs_per_category < 2:
         raise SafeSteerError(f"pairs_per_category must be at least 2, got {pairs_per_category}.")

@@ -12,10 +12,10 @@ from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 import torch
 
-from ..direction import SafetyDirection, estimate_category_directions
+from ..directions.direction import SafetyDirection, estimate_category_directions
 from ..errors import SafeSteerError
-from ..pooling import SinkDominatedWarning, massive_token_share, pool, resolve_pooling
-from ..prompts import PromptPair
+from ..directions.pooling import SinkDominatedWarning, massive_token_share, pool, resolve_pooling
+from ..directions.prompts import PromptPair
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class TextEncoder(Protocol):
     """A hash of the weights (see :func:`weight_fingerprint`), or "" when unknown."""
     hidden_size: int
     # Optional: ``kind`` = "encoder" (bidirectional) or "decoder" (causal LLM) picks the "auto" pooling
-    # (see steering_core.pooling.default_pooling); an encoder without it counts as "encoder".
+    # (see steering_core.directions.pooling.default_pooling); an encoder without it counts as "encoder".
 
     def encode(self, prompts: Sequence[str]) -> EncodedPrompts:
         """Encode a batch of prompts."""

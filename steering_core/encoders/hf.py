@@ -50,7 +50,7 @@ class TransformersEncoder:
         prefix: text put before every prompt (e5 models expect ``"query: "``).
         kind: ``"encoder"`` (bidirectional, e.g. BERT) or ``"decoder"`` (a causal LLM); None reads it
             from the config (an architecture named ``*ForCausalLM`` is a decoder). The default
-            pooling follows it (:func:`steering_core.pooling.default_pooling`).
+            pooling follows it (:func:`steering_core.directions.pooling.default_pooling`).
     """
 
     def __init__(

@@ -47,7 +47,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from ..fileformat import read_header
+from ..files.format import read_header
 from .clip_models import as_pil, load_clip
 from .errors import EvaluationError, MissingPackageError, MissingWeightsError
 

@@ -171,7 +171,7 @@ class DiffusersBackend:
             pipe.set_progress_bar_config(disable=True)
         self.accepted = set(inspect.signature(pipe.__call__).parameters)
         if self.direction_path is not None:
-            from ..direction import SafetyDirection
+            from ..directions.direction import SafetyDirection
             from ..diffusers import steer_pipeline
 
             direction = SafetyDirection.load(self.direction_path)

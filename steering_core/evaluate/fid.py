@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..fileformat import read_header
+from ..files.format import read_header
 from .clip_models import as_pil, load_clip, resolve_device
 from .errors import EvaluationError, MissingPackageError, MissingWeightsError
 

@@ -232,7 +232,7 @@ def results_csv(rows: Sequence[ImageRow], labels: Sequence[str]) -> str:
 
 def plot_summary(summary: Mapping[str, Any]) -> np.ndarray | None:
     """Two stacked panels over strength: ASR (%) per classifier (0-100) and CLIP-score; None if neither exists."""
-    from ..plots import Series, line_plot
+    from ..evidence.plots import Series, line_plot
 
     entries = summary["by_strength"]
     xs = [e["strength"] for e in entries]
@@ -257,7 +257,7 @@ def write_reports(out: str | os.PathLike[str], rows: Sequence[ImageRow], summary
     """results.csv, summary.md, summary.json and asr_clip_vs_strength.png (when there is something to plot)."""
     import json
 
-    from ..plots import save_png
+    from ..evidence.plots import save_png
     from .store import atomic_write_bytes
 
     folder = Path(out)

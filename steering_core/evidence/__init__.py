@@ -1,0 +1,1 @@
+"""Evidence while sampling: the per-step safety monitor, A/B compare of strength sweeps, and plots."""

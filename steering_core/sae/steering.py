@@ -1,0 +1,311 @@
+"""SAE steering: Repel and Blend on an SAE's harmful latents, gated per token, with a fast path.
+
+Everything is in raw activation space. ``z`` = codes, ``H`` = harmful latents (``h = |H|``),
+``S`` = safe latents with profile ``s_j`` (``SafetyFeatures.safe_profile``), ``d'_j`` = decoder atom
+``j`` divided by ``input_scale`` (rows of ``sae.W_dec``: whatever decoder the SAE holds when the
+steerer is built, e.g. an adapted one), ``w_j`` = encoder column ``j`` with the input scale folded
+in, so ``pre_j(x) = <w_j, x> + const_j``.
+
+Active set and gate, per token ``x``::
+
+    A(x) = {j in H : z_j(x) > 0}
+    full path:  z = TopK / ReLU / JumpReLU over all M latents (sae.encode)          cost D * M
+    fast path:  z_j = relu(pre_j) * (pre_j > fast_threshold_j),  pre_H only        cost D * |H|
+                (pre_H is sae.pre_activations(x, H), from encoder columns cached per device)
+
+A token is steered iff ``A(x)`` is non-empty; every other token is returned bit-identical.
+
+Repel (strength ``gamma``): the minimal move along the active harmful atoms that switches them
+off for the frozen encoder. Find ``c`` in ``R^|A|`` with ``pre_A(x - sum_{i in A} c_i d'_i) = -margin``::
+
+    G c = pre_A(x) + margin,    G_ji = <w_j, d'_i>  (j, i in A)
+
+(solved for every gated token at once, batched, in float32 with a ridge of 1e-7 * mean |G_jj| on the
+diagonal: one LU factorisation per token and one step of iterative refinement, which brings the residual
+to float32 rounding without float64, slow on consumer GPUs). If the move
+turns on another harmful latent ``j`` (``pre_j > 0`` afterwards, for any ``j`` in ``H \\ A``, which
+also catches a latent that TopK had left out), ``j`` joins ``A`` and the system is solved again
+(active-set loop, at most ``|H|`` rounds). Then::
+
+    x_repel = x - gamma * sum_{i in A} c_i d'_i
+
+With a biorthogonal dictionary (``G = I``, zero biases) ``c = z_A + margin``: Repel removes exactly
+the harmful latents' decoded contribution (plus the margin).
+
+Blend (strength ``beta``): with ``rho(x) = min(1, sum_{j in H} z_j / harm_scale)``::
+
+    t(x)    = D'(z with z_H := 0  +  rho(x) * s on S) + (x - D'(z))     (error term kept)
+    t(x)-x  = rho(x) * sum_{j in S} s_j d'_j  -  sum_{j in H} z_j d'_j
+    x_blend = x + beta * (t(x) - x)
+
+Combined, on gated tokens only: Blend first, then Repel switches off whatever harmful activity the
+blended point still has (so nothing is removed twice, and ``gamma = 1`` leaves every harmful latent
+off whatever ``beta`` is)::
+
+    x_b = x + beta * (t(x) - x)
+    x'  = x_b - gamma * sum_{i in A_b} c_i d'_i      c, A_b from the solve above at x_b, where
+                                                  pre_H(x_b) = pre_H(x) + <w_j, x_b - x> and A_b starts
+                                                  from A(x) minus the latents already at or below -margin
+
+``gamma = 0`` is pure Blend, ``beta = 0`` pure Repel; the Repel shift is linear in ``gamma``.
+
+``beta = gamma = 0`` (or no harmful latent) returns the input tensor itself. The maths runs in
+float32 (float64 only for float64 input); the result has the input's dtype and device. On a device the
+steerer keeps only what the fast path reads (the harmful latents' encoder columns and decoder rows, their
+biases and thresholds, the input centring, the Blend vector and ``G``: ``(2 h + 2) D + 2 h + h^2`` floats
+per site); the whole SAE is copied there only for ``path="full"``. ``margin`` is in
+pre-activation units of the SAE's normalised space (codes are O(1) there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import DimensionMismatchError, SafeSteerError
+from .autoencoder import SafetyFeatures, SparseAutoencoder
+
+PATHS: tuple[str, ...] = ("fast", "full")
+_FULL_CHUNK_ELEMS = 1 << 26
+
+
+@dataclass(frozen=True)
+class SAESteerConfig:
+    """Steering settings.
+
+    Attributes:
+        beta: Blend strength (0 = off; 1 moves a token all the way to its blend target).
+        gamma: Repel strength (1 = switch the active harmful latents off, exactly).
+        path: ``"fast"`` (harmful pre-activations only, thresholds from the features) or ``"full"``
+            (the SAE's own encoder over all latents).
+        margin: how far below zero Repel pushes the harmful pre-activations, in pre-activation units
+            of the SAE's normalised space.
+    """
+
+    beta: float = 0.0
+    gamma: float = 1.0
+    path: str = "fast"
+    margin: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.path not in PATHS:
+            raise SafeSteerError(f"unknown SAE steering path {self.path!r}; choose one of {', '.join(PATHS)}.")
+        for name in ("beta", "gamma", "margin"):
+            value = float(getattr(self, name))
+            if not value >= 0 or value == float("inf"):
+                raise SafeSteerError(f"SAE steering {name} must be a finite number >= 0, got {getattr(self, name)}.")
+
+
+@dataclass
+class _DeviceTensors:
+    """The steerer's constants on one device (float32 unless noted)."""
+
+    w_enc: torch.Tensor      # [D, h] encoder columns of H (input scale applied in the pre formula)
+    b_enc: torch.Tensor      # [h]
+    b_in: torch.Tensor       # [D] encoder input centering
+    theta: torch.Tensor      # [h] fast-path thresholds
+    atoms: torch.Tensor      # [h, D] d'_i = W_dec[H] / input_scale
+    safe_vec: torch.Tensor   # [D]    sum_S s_j d'_j
+    gram: torch.Tensor       # [h, h] G_ji = <w_j, d'_i>
+    sae: SparseAutoencoder | None = None  # full path: the SAE on this device
+
+
+@dataclass
+class SteerStats:
+    """Running counts for monitoring: calls, tokens seen, tokens gated (steered), active-set rounds."""
+
+    calls: int = 0
+    tokens: int = 0
+    gated: int = 0
+    last_tokens: int = 0
+    last_gated: int = 0
+    max_rounds: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {"calls": self.calls, "tokens": self.tokens, "gated": self.gated, "last_tokens": self.last_tokens,
+                "last_gated": self.last_gated, "max_rounds": self.max_rounds,
+                "gated_fraction": self.gated / self.tokens if self.tokens else 0.0}
+
+
+class SAESteerer:
+    """Repel / Blend steering with one SAE and its safety features (see the module docstring).
+
+    ``steerer(x)`` steers ``x [..., D]``; ``steerer.active_mask(x)`` is the gate ``[...]``;
+    ``steerer.stats`` counts tokens seen and steered. The atoms, ``G`` and the fast path's encoder
+    columns are read from the SAE once, at construction: rebuild the steerer after changing the SAE.
+    """
+
+    def __init__(self, sae: SparseAutoencoder, features: SafetyFeatures, config: SAESteerConfig | None = None):
+        features.check_against(sae)
+        self.sae, self.features = sae, features
+        self.config = config or SAESteerConfig()
+        self.stats = SteerStats()
+        self.d_in = sae.d_in
+        self.harm_scale = float(features.harm_scale)
+        with torch.no_grad():
+            harmful, safe = features.harmful.to(sae.W_dec.device), features.safe.to(sae.W_dec.device)
+            scale = sae.input_scale
+            w_enc = sae.W_enc.detach()[:, harmful].float()
+            dec_h = sae.W_dec.detach()[harmful].float()
+            atoms = dec_h / scale
+            safe_vec = features.safe_profile.to(sae.W_dec.device) @ (sae.W_dec.detach()[safe].float() / scale)
+            # <W_enc[:, j], W_dec[i]> = <w_j, d'_i>, accumulated in float64 on the CPU once, used in float32
+            gram = (w_enc.t().cpu().double() @ dec_h.t().cpu().double()).float().to(w_enc.device)
+        self._home = _DeviceTensors(w_enc=w_enc, b_enc=sae.b_enc.detach()[harmful].float(),
+                                    b_in=sae.input_bias.detach().float().clone(),
+                                    theta=features.fast_threshold.float().to(sae.W_dec.device),
+                                    atoms=atoms, safe_vec=safe_vec.reshape(sae.d_in), gram=gram)
+        diag = gram.diagonal().abs()
+        self.ridge = 1e-7 * float(diag.mean()) if diag.numel() and float(diag.mean()) > 0 else 1e-12
+        self._cache: dict[str, _DeviceTensors] = {str(sae.W_dec.device): self._home}
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def n_harmful(self) -> int:
+        return int(self.features.harmful.numel())
+
+    @property
+    def is_identity(self) -> bool:
+        """True when no call can change anything (no harmful latent, or both strengths 0)."""
+        return self.n_harmful == 0 or (self.config.beta == 0 and self.config.gamma == 0)
+
+    def _on(self, device: torch.device, full: bool = False) -> _DeviceTensors:
+        key = str(device)
+        t = self._cache.get(key)
+        if t is None:
+            h = self._home
+            t = _DeviceTensors(w_enc=h.w_enc.to(device), b_enc=h.b_enc.to(device), b_in=h.b_in.to(device),
+                               theta=h.theta.to(device), atoms=h.atoms.to(device), safe_vec=h.safe_vec.to(device),
+                               gram=h.gram.to(device))
+            self._cache[key] = t
+        if full and (t.sae is None or t.sae.W_dec.device != device):
+            # the full path runs the SAE itself where it lives, a copy on any other device
+            t.sae = self.sae if self.sae.W_dec.device == device else self.sae.copy().to(device)
+        return t
+
+    def _flat(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim < 1 or x.shape[-1] != self.d_in:
+            size = x.shape[-1] if x.ndim else "scalar"
+            raise DimensionMismatchError(f"activations have size {size} but the SAE reads size {self.d_in}; "
+                                         "use an SAE trained at this site.")
+        return x.reshape(-1, self.d_in)
+
+    def _codes(self, flat: torch.Tensor, t: _DeviceTensors) -> tuple[torch.Tensor, torch.Tensor]:
+        """Harmful pre-activations and codes ``[N, h]`` (float32) by the configured path."""
+        if self.config.path == "fast":
+            pre = (flat.to(torch.float32) * self.sae.input_scale - t.b_in) @ t.w_enc + t.b_enc
+            return pre, torch.relu(pre) * (pre > t.theta)
+        sae = t.sae
+        assert sae is not None
+        harmful = self.features.harmful.to(flat.device)
+        rows = max(1, _FULL_CHUNK_ELEMS // sae.d_sae)
+        pres, codes = [], []
+        for i in range(0, flat.shape[0], rows):
+            pre_all = sae.pre_activations(flat[i:i + rows])
+            pres.append(pre_all[:, harmful])
+            codes.append(sae.activate(pre_all)[:, harmful])
+        if not pres:
+            empty = torch.zeros(0, self.n_harmful, device=flat.device)
+            return empty, empty
+        return torch.cat(pres), torch.cat(codes)
+
+    def _solve(self, pre: torch.Tensor, mask: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+        """Per row, ``c`` with ``c_i = 0`` off the mask and ``G_AA c_A = pre_A + margin`` on it.
+
+        Batched over rows in ``pre``'s dtype: the masked system ``[n, h, h]`` (identity off the mask) is
+        LU-factorised once, solved, and refined once with the residual.
+        """
+        both = mask[:, :, None] & mask[:, None, :]
+        system = torch.where(both, gram, torch.zeros((), dtype=gram.dtype, device=gram.device))
+        diag = torch.where(mask, torch.full_like(pre, self.ridge), torch.ones_like(pre))
+        system = system + torch.diag_embed(diag)
+        rhs = torch.where(mask, pre + self.config.margin, torch.zeros_like(pre)).unsqueeze(-1)
+        lu, pivots = torch.linalg.lu_factor(system)
+        coef = torch.linalg.lu_solve(lu, pivots, rhs)
+        coef = coef + torch.linalg.lu_solve(lu, pivots, rhs - system @ coef)
+        return coef.squeeze(-1)
+
+    def repel_coefficients(self, pre: torch.Tensor, active: torch.Tensor,
+                           gram: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Repel's active-set solve: ``pre [n, h]``, ``active [n, h]`` -> ``(c [n, h], final set, rounds)``.
+
+        ``c`` is float32 (float64 for float64 ``pre``). After ``x - sum_i c_i d'_i`` every latent in the
+        final set sits at ``-margin`` and every other harmful latent has ``pre <= 0`` (unless ``|H|``
+        rounds did not suffice, which needs a pathological dictionary). Each round solves all the rows
+        whose set grew at once; the loop is over rounds, never over tokens.
+        """
+        work = torch.float64 if pre.dtype == torch.float64 else torch.float32
+        g = (self._home.gram if gram is None else gram).to(pre.device, work)
+        pre_w = pre.to(work)
+        mask = active.clone()
+        coef = self._solve(pre_w, mask, g)
+        todo = torch.arange(pre.shape[0], device=pre.device)
+        rounds = 1
+        for _ in range(self.n_harmful):
+            after = pre_w[todo] - coef[todo] @ g.t()  # pre_j after the move = pre_j - sum_i G_ji c_i
+            new = (after > 0) & ~mask[todo]
+            changed = new.any(1)
+            if not bool(changed.any()):
+                break
+            todo = todo[changed]
+            mask[todo] |= new[changed]
+            coef[todo] = self._solve(pre_w[todo], mask[todo], g)
+            rounds += 1
+        return coef, mask, rounds
+
+    # ------------------------------------------------------------------ public
+    @torch.no_grad()
+    def harmful_codes(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(pre [..., h], z [..., h])`` of the harmful latents by the configured path (float32)."""
+        flat = self._flat(x)
+        pre, z = self._codes(flat, self._on(flat.device, self.config.path == "full"))
+        return pre.reshape(*x.shape[:-1], self.n_harmful), z.reshape(*x.shape[:-1], self.n_harmful)
+
+    @torch.no_grad()
+    def active_mask(self, x: torch.Tensor) -> torch.Tensor:
+        """The gate ``[...]``: True where at least one harmful latent is active."""
+        if self.n_harmful == 0:
+            return torch.zeros(x.shape[:-1], dtype=torch.bool, device=x.device)
+        return (self.harmful_codes(x)[1] > 0).any(-1)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Steer ``x [..., D]`` (any leading shape, float32/16/bfloat16/64); ungated tokens bit-identical."""
+        flat = self._flat(x)
+        st = self.stats
+        st.calls += 1
+        st.last_tokens, st.last_gated = flat.shape[0], 0
+        st.tokens += flat.shape[0]
+        if self.is_identity or flat.shape[0] == 0:
+            return x
+        cfg = self.config
+        t = self._on(flat.device, cfg.path == "full")
+        pre, z = self._codes(flat, t)
+        active = z > 0
+        rows = torch.nonzero(active.any(1)).reshape(-1)
+        n_rows = int(rows.numel())
+        st.last_gated = n_rows
+        st.gated += n_rows
+        if n_rows == 0:
+            return x
+        wide = torch.float64 if x.dtype == torch.float64 else torch.float32
+        delta = torch.zeros(n_rows, self.d_in, device=flat.device, dtype=torch.float32)
+        pre_r, active_r = pre[rows], active[rows]
+        if cfg.beta:
+            zr = z[rows]
+            rho = torch.clamp(zr.sum(1, keepdim=True) / self.harm_scale, max=1.0)
+            delta += cfg.beta * (rho * t.safe_vec - zr @ t.atoms)
+            # Repel then acts on the blended point: its harmful pre-activations move by <w_j, delta>
+            pre_r = pre_r + (delta * self.sae.input_scale) @ t.w_enc
+            active_r = active_r & (pre_r > -cfg.margin)
+        if cfg.gamma:
+            coef, _, rounds = self.repel_coefficients(pre_r, active_r, t.gram)
+            st.max_rounds = max(st.max_rounds, rounds)
+            delta -= cfg.gamma * (coef.to(delta.dtype) @ t.atoms)
+        out = flat.clone()
+        out.index_copy_(0, rows, (flat[rows].to(wide) + delta.to(wide)).to(x.dtype))
+        return out.reshape(x.shape)
+
+    def reset_stats(self) -> None:
+        self.stats = SteerStats()
