@@ -8,25 +8,15 @@ from typing import Callable
 import torch
 
 from steering_core.steering.architectures import ArchSpec, arch_for
+from steering_core.steering.layout import ModelLayout, chain_projection
 from steering_core.errors import SafeSteerError
 
 
 @dataclass
-class DiTModelInfo:
-    """A ComfyUI model seen through the architecture table.
-
-    ``project`` maps conditioning ``[..., C]`` into the hidden space ``[..., H]`` with the model's
-    own modules (so LoRA patches and low-precision weights are honoured); None when the family's
-    projection needs more than the conditioning (HunyuanVideo's token refiner, HiDream).
-    """
+class DiTModelInfo(ModelLayout):
+    """A ComfyUI model seen through the architecture table (``spec``); the rest: :class:`ModelLayout`."""
 
     spec: ArchSpec
-    class_name: str
-    num_double: int
-    num_single: int
-    hidden_size: int
-    context_dim: int | None
-    project: Callable[[torch.Tensor], torch.Tensor] | None
 
 
 def diffusion_model_of(model: object) -> torch.nn.Module:
@@ -95,16 +85,11 @@ def inspect_model(model: object) -> DiTModelInfo:
         hidden = _out_features(mods[-1]) if mods else None
     if not isinstance(hidden, int):
         raise SafeSteerError(f"cannot tell the hidden size of {names[0]}; please report this model to SafeSteer.")
-    project = None
+    project: Callable[[torch.Tensor], torch.Tensor] | None = None
     context_dim = None
     if mods:
         context_dim = next((d for d in (_in_features(m) for m in mods) if d is not None), None)
-        dtype = _compute_dtype(model)
+        project = chain_projection(mods, _compute_dtype(model))
 
-        def project(x: torch.Tensor, _mods: list[torch.nn.Module] = mods, _dtype: torch.dtype = dtype) -> torch.Tensor:
-            y = x.to(_dtype)
-            for mod in _mods:
-                y = mod(y)
-            return y
-
-    return DiTModelInfo(spec, names[0], num_double, num_single, int(hidden), context_dim, project)
+    return DiTModelInfo(spec=spec, class_name=names[0], num_double=num_double, num_single=num_single,
+                        hidden_size=int(hidden), context_dim=context_dim, project=project)

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 
 from ..errors import SafeSteerError
+from ..steering.layout import ModelLayout, chain_projection
 
 #: How a block returns its streams: a tuple ordered (txt, img) or (img, txt); one image tensor
 #: ("img": text is a cross-attention input, Wan / LTXV); or one tensor of [txt, img] tokens ("concat").
@@ -92,20 +93,10 @@ def family_for(module: torch.nn.Module) -> DiffusersFamily:
 
 
 @dataclass
-class TransformerInfo:
-    """A diffusers transformer seen through the family table.
-
-    ``project`` maps conditioning ``[..., C]`` to hidden ``[..., H]`` with the transformer's own modules
-    (in their dtype); None when the family has no conditioning-only projection.
-    """
+class TransformerInfo(ModelLayout):
+    """A diffusers transformer seen through the family table (``family``); the rest: :class:`ModelLayout`."""
 
     family: DiffusersFamily
-    class_name: str
-    num_double: int
-    num_single: int
-    hidden_size: int
-    context_dim: int | None
-    project: Callable[[torch.Tensor], torch.Tensor] | None
 
 
 def _submodule(root: torch.nn.Module, path: str) -> torch.nn.Module | None:
@@ -145,16 +136,11 @@ def inspect_transformer(transformer: torch.nn.Module) -> TransformerInfo:
         hidden = heads * head_dim if isinstance(heads, int) and isinstance(head_dim, int) else None
     if not isinstance(hidden, int):
         raise SafeSteerError(f"cannot tell the hidden size of {type(transformer).__name__}.")
-    project = None
+    project: Callable[[torch.Tensor], torch.Tensor] | None = None
     context_dim = int(linears[0].in_features) if linears else None
     if mods:
-        dtype = linears[0].weight.dtype if linears else torch.float32
+        project = chain_projection(mods, linears[0].weight.dtype if linears else torch.float32)
 
-        def project(x: torch.Tensor, _mods: list = mods, _dtype: torch.dtype = dtype) -> torch.Tensor:  # type: ignore[type-arg]
-            y = x.to(_dtype)
-            for mod in _mods:
-                y = mod(y)
-            return y
-
-    return TransformerInfo(family, type(transformer).__name__, len(double), len(single) if single is not None else 0,
-                           int(hidden), context_dim, project)
+    return TransformerInfo(family=family, class_name=type(transformer).__name__, num_double=len(double),
+                           num_single=len(single) if single is not None else 0, hidden_size=int(hidden),
+                           context_dim=context_dim, project=project)
