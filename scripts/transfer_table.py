@@ -10,6 +10,11 @@ encoders, robust_mean for decoder LLMs); each (pair, map, seed) is then one
 with the target anchors shuffled (``shuffle_anchors=True``). Writes ``table.md`` (summary: mean over
 categories, mean ± sd over seeds; per-category detail; the control; the agreement-vs-AUROC
 correlations) and ``table.json`` (every report's rows) into ``--out``.
+
+Pooled encodings are cached as safetensors files (``--cache``, default ``OUT/cache``; one per encoder, layer,
+weights, pooling and prompt list: :mod:`steering_core.pooled_cache`), so a rerun or another pair reuses them;
+``--resume`` keeps ``OUT/table.json``'s records and runs only the missing (pair, map, control, seed) groups,
+so a grid can be filled in the order wanted by successive runs into one ``--out``.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from steering_core import transfer_report  # noqa: E402
 from steering_core.agreement import spearman  # noqa: E402
-from steering_core.encoders.base import EncodedPrompts, encode_pooled, encoder_pooling  # noqa: E402
+from steering_core.encoders.base import EncodedPrompts, encoder_pooling  # noqa: E402
+from steering_core.pooled_cache import cached_pooled  # noqa: E402
 from steering_core.prompts import CATEGORIES, anchor_prompts, category_pairs, sample_prompts  # noqa: E402
 from steering_core.transfer_cli import _EncoderCache  # noqa: E402
 
@@ -59,12 +65,14 @@ class PooledTable:
         return EncodedPrompts(hidden=hidden, mask=torch.ones(hidden.shape[:2], dtype=torch.bool))
 
 
-def pool_all(cache: _EncoderCache, spec: str, prompts: list[str], say) -> PooledTable:
+def pool_all(cache: _EncoderCache, spec: str, prompts: list[str], folder: Path, say) -> PooledTable:
+    """Every prompt pooled by ``spec``'s kind, read from the pooled-encoding cache in ``folder`` when there."""
     encoder = cache.get(spec)
     started = time.perf_counter()
     pooling = encoder_pooling(encoder)
-    vectors = encode_pooled(encoder, prompts, pooling=pooling, batch_size=32)
-    say(f"  {spec}: {len(prompts)} prompts, {pooling} pooling, {time.perf_counter() - started:.0f} s")
+    vectors, cached = cached_pooled(encoder, prompts, folder, pooling=pooling, batch_size=32)
+    say(f"  {spec}: {len(prompts)} prompts, {pooling} pooling, "
+        f"{'read from cache' if cached else 'encoded'} in {time.perf_counter() - started:.0f} s")
     return PooledTable(name=f"{encoder.name} [{pooling}]", layer=str(getattr(encoder, "layer", "")),
                        vectors={p: vectors[i] for i, p in enumerate(prompts)})
 
@@ -87,26 +95,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-agreement-for", nargs="*", default=["mlp"],
                         help="map kinds whose agreement is not measured (5 extra fits each)")
     parser.add_argument("--out", default="out/transfer_table")
+    parser.add_argument("--cache", default=None, help="pooled-encoding cache folder (default: OUT/cache)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep OUT/table.json's records and skip the (pair, map, control, seed) runs it holds")
+    parser.add_argument("--no-control", action="store_true", help="skip the shuffled-anchor control")
+    parser.add_argument("--encode-only", nargs="*", default=None, metavar="SPEC",
+                        help="fill the cache for these encoder specs (none given: every encoder of --pairs), then stop")
     args = parser.parse_args(argv)
+    cache_folder = Path(args.cache) if args.cache else Path(args.out) / "cache"
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
 
     anchors = sample_prompts(anchor_prompts(), args.max_anchors, seed=0)
     pairs = {c: category_pairs(c)[:args.max_pairs] for c in args.categories.split(",")}
     prompts = list(dict.fromkeys(anchors + [x for ps in pairs.values() for p in ps for x in (p.safe, p.unsafe)]))
-    specs = list(dict.fromkeys(s for pair in args.pairs for s in pair.split(">")))
+    specs = list(dict.fromkeys(args.encode_only or [s for pair in args.pairs for s in pair.split(">")]))
     say(f"{len(prompts)} prompts for each of {len(specs)} encoders (encoded when a pair first needs them)")
     cache = _EncoderCache("cpu", 128)
     tables: dict[str, PooledTable] = {}
 
-    records = []
+    if args.encode_only is not None:
+        for spec in specs:
+            pool_all(cache, spec, prompts, cache_folder, say)
+        return 0
+    old = Path(args.out) / "table.json"
+    records = json.loads(old.read_text(encoding="utf-8")) if args.resume and old.is_file() else []
+    done = {(r["pair"], r["map"], r["control"], r["seed"]) for r in records}
+    text = ""
     for pair in args.pairs:
         src, tgt = pair.split(">")
+        runs = [(m, False) for m in args.maps] + ([] if args.no_control else [(args.maps[0], True)])
+        if all((pair, m, c, s) in done for m, c in runs for s in args.seeds):
+            continue
         for spec in (src, tgt):
             if spec not in tables:
-                tables[spec] = pool_all(cache, spec, prompts, say)
-        runs = [(m, False) for m in args.maps] + [(args.maps[0], True)]
+                tables[spec] = pool_all(cache, spec, prompts, cache_folder, say)
         for map_kind, control in runs:
             for seed in args.seeds:
+                if (pair, map_kind, control, seed) in done:
+                    continue
                 started = time.perf_counter()
                 rep = transfer_report(tables[src], tables[tgt], pairs, anchors, map_kind=map_kind, seed=seed,
                                       shuffle_anchors=control, agreement=map_kind not in args.no_agreement_for)
@@ -122,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"{pair} {map_kind}{' CONTROL' if control else ''} seed {seed}: "
                     f"{time.perf_counter() - started:.0f} s")
             text = write(Path(args.out), records, anchors, pairs)  # after every group: a long run keeps what it has
+    if records:
+        text = write(Path(args.out), records, anchors, pairs)
     print(text)
     return 0
 

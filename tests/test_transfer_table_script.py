@@ -15,13 +15,19 @@ pytestmark = pytest.mark.host_independent
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_transfer_table_script_on_a_small_subset(tmp_path: Path) -> None:
-    out = tmp_path / "table"
+def run_script(*args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(ROOT / "scripts" / "transfer_table.py"), "--pairs", "minilm>minilm:3",
-           "--maps", "procrustes", "--seeds", "0", "1", "--max-anchors", "300", "--max-pairs", "10",
-           "--categories", "violence,hate", "--out", str(out)]
+           "--maps", "procrustes", "--max-anchors", "300", "--categories", "violence,hate", *args]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_transfer_table_script_on_a_small_subset(tmp_path: Path) -> None:
+    out = tmp_path / "table"
+    first = run_script("--seeds", "0", "1", "--max-pairs", "10", "--out", str(out))
+    assert first.stderr.count("encoded in") == 2 and "read from cache" not in first.stderr
+    assert len(list((out / "cache").glob("pooled-*.safetensors"))) == 2     # one per (encoder, layer, pooling, prompts)
     records = json.loads((out / "table.json").read_text())
     # 2 runs (procrustes, its shuffled control) x 2 seeds x (global + 2 categories)
     assert len(records) == 2 * 2 * 3
@@ -36,3 +42,27 @@ def test_transfer_table_script_on_a_small_subset(tmp_path: Path) -> None:
     per_seed = [np.mean([r["transferred"] for r in real if r["seed"] == s]) for s in (0, 1)]
     assert f"{np.mean(per_seed):.3f} ± {np.std(per_seed, ddof=1):.3f}" in row
     assert "shuffled-anchor control" in md and "Spearman correlation" in md
+
+    # a second run into another folder reads both encoders' vectors from the first run's cache and
+    # recomputes the same table, digit for digit
+    again = run_script("--seeds", "0", "1", "--max-pairs", "10", "--out", str(tmp_path / "again"),
+                       "--cache", str(out / "cache"))
+    assert again.stderr.count("read from cache") == 2 and "encoded in" not in again.stderr
+    assert (tmp_path / "again" / "table.md").read_text() == md
+    assert json.loads((tmp_path / "again" / "table.json").read_text()) == records
+
+    # another prompt list (9 pairs a category) never reuses the cached vectors of the 10-pair list
+    other = run_script("--seeds", "0", "--max-pairs", "9", "--no-control", "--out", str(tmp_path / "other"),
+                       "--cache", str(out / "cache"))
+    assert other.stderr.count("encoded in") == 2 and "read from cache" not in other.stderr
+    assert len(json.loads((tmp_path / "other" / "table.json").read_text())) == 3   # 1 run x 1 seed x (global + 2)
+
+    # --resume keeps the records it has and runs only the missing seed (with its control)
+    resumed = run_script("--seeds", "0", "1", "2", "--max-pairs", "10", "--out", str(tmp_path / "again"),
+                         "--cache", str(out / "cache"), "--resume")
+    assert resumed.stderr.count("read from cache") == 2
+    ran = [ln for ln in resumed.stderr.splitlines() if " seed " in ln]
+    assert len(ran) == 2 and all(" seed 2:" in ln for ln in ran)
+    grown = json.loads((tmp_path / "again" / "table.json").read_text())
+    assert grown[:len(records)] == records and {r["seed"] for r in grown[len(records):]} == {2}
+    assert len(grown) == len(records) + 2 * 3
