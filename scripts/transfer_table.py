@@ -38,6 +38,7 @@ from steering_core.encoders.base import EncodedPrompts, encoder_pooling  # noqa:
 from steering_core.pooled_cache import cached_pooled  # noqa: E402
 from steering_core.prompts import CATEGORIES, anchor_prompts, category_pairs, sample_prompts  # noqa: E402
 from steering_core.transfer_cli import _EncoderCache  # noqa: E402
+from steering_core.transfer_report import split_categories  # noqa: E402
 
 DEFAULT_PAIRS = ("smollm2:-1>minilm", "smollm2:-1>e5", "minilm>e5", "e5>minilm")
 
@@ -77,6 +78,22 @@ def pool_all(cache: _EncoderCache, spec: str, prompts: list[str], folder: Path, 
                        vectors={p: vectors[i] for i, p in enumerate(prompts)})
 
 
+def validation_ratios(src: PooledTable, tgt: PooledTable, pairs: dict, anchors: list[str], map_kind: str, seed: int,
+                      control: bool, test_fraction: float = 0.3) -> dict[str, float]:
+    """Per category, the transferred / source AUROC measured on a validation split of the *training* pairs.
+
+    The outer split (``seed``, ``test_fraction``) is redone and only its training pairs are used: they are split
+    again the same way, the source direction is estimated on the inner training part, carried by the same map
+    (fitted on the same anchors, so the same map) and scored on the inner validation part in both spaces. The
+    held-out test pairs behind the table's AUROCs are never touched, so this is a diagnostic a user can compute
+    from the pairs the source direction was learned from (encoded by both models) and the benign anchors.
+    """
+    train, _, _ = split_categories(pairs, test_fraction, seed)
+    inner = transfer_report(src, tgt, train, anchors, map_kind=map_kind, seed=seed, test_fraction=test_fraction,
+                            shuffle_anchors=control, agreement=False)
+    return {r.category: r.sources[0].transferred_auroc / r.sources[0].source_auroc for r in inner.rows}
+
+
 def _ms(values: list[float]) -> str:
     vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:
@@ -98,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default=None, help="pooled-encoding cache folder (default: OUT/cache)")
     parser.add_argument("--resume", action="store_true",
                         help="keep OUT/table.json's records and skip the (pair, map, control, seed) runs it holds")
+    parser.add_argument("--validation-for", nargs="*", default=["ridge", "procrustes"],
+                        help="map kinds whose validation-split transfer ratio (val_ratio) is measured (one extra report "
+                             "each, no agreement); --resume adds it to kept records that lack it")
     parser.add_argument("--no-control", action="store_true", help="skip the shuffled-anchor control")
     parser.add_argument("--encode-only", nargs="*", default=None, metavar="SPEC",
                         help="fill the cache for these encoder specs (none given: every encoder of --pairs), then stop")
@@ -124,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     for pair in args.pairs:
         src, tgt = pair.split(">")
         runs = [(m, False) for m in args.maps] + ([] if args.no_control else [(args.maps[0], True)])
-        if all((pair, m, c, s) in done for m, c in runs for s in args.seeds):
+        def needs_val(m: str, c: bool, s: int) -> bool:
+            return m in args.validation_for and any(
+                "val_ratio" not in r for r in records if (r["pair"], r["map"], r["control"], r["seed"]) == (pair, m, c, s))
+
+        if all((pair, m, c, s) in done and not needs_val(m, c, s) for m, c in runs for s in args.seeds):
             continue
         for spec in (src, tgt):
             if spec not in tables:
@@ -132,11 +156,21 @@ def main(argv: list[str] | None = None) -> int:
         for map_kind, control in runs:
             for seed in args.seeds:
                 if (pair, map_kind, control, seed) in done:
+                    if needs_val(map_kind, control, seed):
+                        started = time.perf_counter()
+                        val = validation_ratios(tables[src], tables[tgt], pairs, anchors, map_kind, seed, control)
+                        for r in records:
+                            if (r["pair"], r["map"], r["control"], r["seed"]) == (pair, map_kind, control, seed):
+                                r["val_ratio"] = val.get(r["category"])
+                        say(f"{pair} {map_kind}{' CONTROL' if control else ''} seed {seed}: validation ratio added, "
+                            f"{time.perf_counter() - started:.0f} s")
                     continue
                 started = time.perf_counter()
                 rep = transfer_report(tables[src], tables[tgt], pairs, anchors, map_kind=map_kind, seed=seed,
                                       shuffle_anchors=control, agreement=map_kind not in args.no_agreement_for)
                 m = rep.maps[0]
+                val = validation_ratios(tables[src], tables[tgt], pairs, anchors, map_kind, seed, control) \
+                    if map_kind in args.validation_for else {}
                 for r in rep.rows:
                     s = r.sources[0]
                     records.append({"pair": pair, "source": rep.sources[0], "target": rep.target, "map": map_kind,
@@ -144,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "native": r.native_auroc, "transferred": s.transferred_auroc,
                                     "universal": r.universal_auroc, "source_auroc": s.source_auroc, "cos": s.cosine,
                                     "coverage": s.coverage, "agreement": s.agreement, "r2": m["held_out_r2"],
-                                    "lam": m.get("lam_selected")})
+                                    "lam": m.get("lam_selected"), "val_ratio": val.get(r.category)})
                 say(f"{pair} {map_kind}{' CONTROL' if control else ''} seed {seed}: "
                     f"{time.perf_counter() - started:.0f} s")
             text = write(Path(args.out), records, anchors, pairs)  # after every group: a long run keeps what it has
@@ -169,7 +203,7 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
              f"category {min(n_held.values())}–{max(n_held.values())}; mean over the {len(cats)} categories, then "
              "mean ± sd over split seeds. ratio = transferred / native.", "",
              "| source → target | map | native | transferred | ratio | universal | cos | coverage | map R² | "
-             "agreement | λ (auto) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "agreement | val ratio | λ (auto) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups = list(dict.fromkeys((r["pair"], r["map"], r["control"]) for r in records))
     for pair, map_kind, control in groups:
         rows = [r for r in records if (r["pair"], r["map"], r["control"]) == (pair, map_kind, control) and r["category"] in cats]
@@ -178,7 +212,7 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
         def per_seed(key: str) -> list[float]:
             out = []
             for s in seeds:
-                vals = [r[key] for r in rows if r["seed"] == s and r[key] is not None]
+                vals = [r.get(key) for r in rows if r["seed"] == s and r.get(key) is not None]
                 out.append(float(np.mean(vals)) if vals else float("nan"))
             return out
 
@@ -186,7 +220,7 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
         label = f"{rows[0]['source']} → {rows[0]['target']}"
         lines.append(f"| {label} | {map_kind}{' **shuffled-anchor control**' if control else ''} | {_ms(per_seed('native'))} | "
                      f"{_ms(per_seed('transferred'))} | {_ms(ratio)} | {_ms(per_seed('universal'))} | {_ms(per_seed('cos'))} | "
-                     f"{_ms(per_seed('coverage'))} | {_ms(per_seed('r2'))} | {_ms(per_seed('agreement'))} | "
+                     f"{_ms(per_seed('coverage'))} | {_ms(per_seed('r2'))} | {_ms(per_seed('agreement'))} | {_ms(per_seed('val_ratio'))} | "
                      f"{_ms(per_seed('lam'))} |")
     lines += ["", "Per category (mean ± sd over seeds): native / transferred / universal AUROC, cos, coverage, agreement.", "",
               "| source → target | map | category | native | transferred | universal | cos | coverage | agreement |",
@@ -199,10 +233,11 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
                                                                          "coverage", "agreement")) + " |")
     real = [r for r in records if not r["control"] and r["category"] in cats]
     lines += ["", "Which diagnostic tracks transfer? Spearman correlation with transferred / source AUROC over every "
-              f"(pair, map, seed, category) point (n = {len(real)}; agreement where measured):", ""]
+              f"(pair, map, seed, category) point (n = {len(real)}; agreement and val_ratio where measured; val_ratio: "
+              "transferred / source AUROC on a validation split of the training pairs, see validation_ratios):", ""]
     ratio = torch.tensor([r["transferred"] / r["source_auroc"] for r in real])
-    for key in ("agreement", "r2", "coverage", "cos"):
-        pts = [(i, r[key]) for i, r in enumerate(real) if r[key] is not None]
+    for key in ("agreement", "r2", "coverage", "cos", "val_ratio"):
+        pts = [(i, r.get(key)) for i, r in enumerate(real) if r.get(key) is not None]
         if len(pts) > 2:
             idx = torch.tensor([i for i, _ in pts])
             rho = spearman(torch.tensor([v for _, v in pts], dtype=torch.float64), ratio[idx])

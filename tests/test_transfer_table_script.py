@@ -42,6 +42,11 @@ def test_transfer_table_script_on_a_small_subset(tmp_path: Path) -> None:
     per_seed = [np.mean([r["transferred"] for r in real if r["seed"] == s]) for s in (0, 1)]
     assert f"{np.mean(per_seed):.3f} ± {np.std(per_seed, ddof=1):.3f}" in row
     assert "shuffled-anchor control" in md and "Spearman correlation" in md
+    # the validation-split ratio (procrustes is in --validation-for by default): transferred / source AUROC, so
+    # positive; the control's map carries nothing, so its ratio sits below the real map's
+    assert all(0.0 <= r["val_ratio"] <= 2.0 for r in real + control)
+    assert np.mean([r["val_ratio"] for r in control]) < np.mean([r["val_ratio"] for r in real])
+    assert "- val_ratio: " in md
 
     # a second run into another folder reads both encoders' vectors from the first run's cache and
     # recomputes the same table, digit for digit
@@ -57,12 +62,17 @@ def test_transfer_table_script_on_a_small_subset(tmp_path: Path) -> None:
     assert other.stderr.count("encoded in") == 2 and "read from cache" not in other.stderr
     assert len(json.loads((tmp_path / "other" / "table.json").read_text())) == 3   # 1 run x 1 seed x (global + 2)
 
-    # --resume keeps the records it has and runs only the missing seed (with its control)
+    # --resume keeps the records it has and runs only the missing seed (with its control); records that lack
+    # the validation ratio get it, equal to what a fresh run computes
+    kept = json.loads((tmp_path / "again" / "table.json").read_text())
+    (tmp_path / "again" / "table.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "val_ratio"}
+                                                               for r in kept]))
     resumed = run_script("--seeds", "0", "1", "2", "--max-pairs", "10", "--out", str(tmp_path / "again"),
                          "--cache", str(out / "cache"), "--resume")
     assert resumed.stderr.count("read from cache") == 2
-    ran = [ln for ln in resumed.stderr.splitlines() if " seed " in ln]
+    ran = [ln for ln in resumed.stderr.splitlines() if " seed " in ln and "validation ratio added" not in ln]
     assert len(ran) == 2 and all(" seed 2:" in ln for ln in ran)
+    assert sum("validation ratio added" in ln for ln in resumed.stderr.splitlines()) == 4   # 2 seeds x (map, control)
     grown = json.loads((tmp_path / "again" / "table.json").read_text())
     assert grown[:len(records)] == records and {r["seed"] for r in grown[len(records):]} == {2}
     assert len(grown) == len(records) + 2 * 3
