@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="map kinds whose validation-split transfer ratio (val_ratio) is measured (one extra report "
                              "each, no agreement); --resume adds it to kept records that lack it")
     parser.add_argument("--no-control", action="store_true", help="skip the shuffled-anchor control")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="DIR",
+                        help="write OUT's table from these folders' table.json records (a later folder's record of "
+                             "the same pair, map, control, seed and category replaces an earlier one); runs nothing")
     parser.add_argument("--encode-only", nargs="*", default=None, metavar="SPEC",
                         help="fill the cache for these encoder specs (none given: every encoder of --pairs), then stop")
     args = parser.parse_args(argv)
@@ -133,6 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     cache = _EncoderCache("cpu", 128)
     tables: dict[str, PooledTable] = {}
 
+    if args.merge:
+        merged: dict[tuple, dict] = {}
+        for folder in args.merge:
+            for r in json.loads((Path(folder) / "table.json").read_text(encoding="utf-8")):
+                merged[(r["pair"], r["map"], r["control"], r["seed"], r["category"])] = r
+        print(write(Path(args.out), list(merged.values()), anchors, pairs))
+        return 0
     if args.encode_only is not None:
         for spec in specs:
             pool_all(cache, spec, prompts, cache_folder, say)

@@ -76,3 +76,9 @@ def test_transfer_table_script_on_a_small_subset(tmp_path: Path) -> None:
     grown = json.loads((tmp_path / "again" / "table.json").read_text())
     assert grown[:len(records)] == records and {r["seed"] for r in grown[len(records):]} == {2}
     assert len(grown) == len(records) + 2 * 3
+
+    # --merge writes one table from several runs' records; a later folder's record of the same run replaces
+    # an earlier one (here the same numbers), so the merge of the first run and the resumed one is the latter
+    run_script("--max-pairs", "10", "--merge", str(out), str(tmp_path / "again"), "--out", str(tmp_path / "merged"))
+    merged = json.loads((tmp_path / "merged" / "table.json").read_text())
+    assert sorted(map(json.dumps, merged)) == sorted(map(json.dumps, grown))
