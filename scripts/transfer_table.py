@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="map kinds whose validation-split transfer ratio (val_ratio) is measured (one extra report "
                              "each, no agreement); --resume adds it to kept records that lack it")
     parser.add_argument("--no-control", action="store_true", help="skip the shuffled-anchor control")
+    parser.add_argument("--control-only", action="store_true", help="run only the shuffled-anchor control")
     parser.add_argument("--merge", nargs="+", default=None, metavar="DIR",
                         help="write OUT's table from these folders' table.json records (a later folder's record of "
                              "the same pair, map, control, seed and category replaces an earlier one); runs nothing")
@@ -153,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     text = ""
     for pair in args.pairs:
         src, tgt = pair.split(">")
-        runs = [(m, False) for m in args.maps] + ([] if args.no_control else [(args.maps[0], True)])
+        runs = ([] if args.control_only else [(m, False) for m in args.maps]) + \
+            ([] if args.no_control else [(args.maps[0], True)])
         def needs_val(m: str, c: bool, s: int) -> bool:
             return m in args.validation_for and any(
                 "val_ratio" not in r for r in records if (r["pair"], r["map"], r["control"], r["seed"]) == (pair, m, c, s))

@@ -57,10 +57,11 @@ def test_transfer_table_script_on_a_small_subset(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "again" / "table.json").read_text()) == records
 
     # another prompt list (9 pairs a category) never reuses the cached vectors of the 10-pair list
-    other = run_script("--seeds", "0", "--max-pairs", "9", "--no-control", "--out", str(tmp_path / "other"),
+    other = run_script("--seeds", "0", "--max-pairs", "9", "--control-only", "--out", str(tmp_path / "other"),
                        "--cache", str(out / "cache"))
     assert other.stderr.count("encoded in") == 2 and "read from cache" not in other.stderr
-    assert len(json.loads((tmp_path / "other" / "table.json").read_text())) == 3   # 1 run x 1 seed x (global + 2)
+    only_control = json.loads((tmp_path / "other" / "table.json").read_text())
+    assert len(only_control) == 3 and all(r["control"] for r in only_control)   # 1 run x 1 seed x (global + 2)
 
     # --resume keeps the records it has and runs only the missing seed (with its control); records that lack
     # the validation ratio get it, equal to what a fresh run computes
