@@ -247,14 +247,30 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
     lines += ["", "Which diagnostic tracks transfer? Spearman correlation with transferred / source AUROC over every "
               f"(pair, map, seed, category) point (n = {len(real)}; agreement and val_ratio where measured; val_ratio: "
               "transferred / source AUROC on a validation split of the training pairs, see validation_ratios):", ""]
-    ratio = torch.tensor([r["transferred"] / r["source_auroc"] for r in real])
-    for key in ("agreement", "r2", "coverage", "cos", "val_ratio"):
-        pts = [(i, r.get(key)) for i, r in enumerate(real) if r.get(key) is not None]
-        if len(pts) > 2:
-            idx = torch.tensor([i for i, _ in pts])
-            rho = spearman(torch.tensor([v for _, v in pts], dtype=torch.float64), ratio[idx])
-            lines.append(f"- {key}: {rho:+.2f} (n = {len(pts)})")
+    for key in DIAGNOSTICS:
+        rho, n = _rho(real, key)
+        if n > 2:
+            lines.append(f"- {key}: {rho:+.2f} (n = {n})")
+    pair_names = list(dict.fromkeys(r["pair"] for r in real))
+    if len(pair_names) > 1:
+        lines += ["", "Within each pair (its map, seed, category points), so differences between pairs do not drive ρ:", "",
+                  "| pair | " + " | ".join(DIAGNOSTICS) + " |", "|---" * (len(DIAGNOSTICS) + 1) + "|"]
+        for name in pair_names:
+            cells = [_rho([r for r in real if r["pair"] == name], key) for key in DIAGNOSTICS]
+            lines.append(f"| {name} | " + " | ".join(f"{rho:+.2f} (n = {n})" if n > 2 else "n/a" for rho, n in cells) + " |")
     return "\n".join(lines)
+
+
+DIAGNOSTICS = ("agreement", "r2", "coverage", "cos", "val_ratio")
+
+
+def _rho(records: list[dict], key: str) -> tuple[float, int]:
+    """Spearman ρ of diagnostic ``key`` with transferred / source AUROC over ``records`` that have it, and their count."""
+    pts = [r for r in records if r.get(key) is not None]
+    if len(pts) < 3:
+        return float("nan"), len(pts)
+    ratio = torch.tensor([r["transferred"] / r["source_auroc"] for r in pts], dtype=torch.float64)
+    return spearman(torch.tensor([r[key] for r in pts], dtype=torch.float64), ratio), len(pts)
 
 
 if __name__ == "__main__":

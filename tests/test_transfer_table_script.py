@@ -83,3 +83,38 @@ def test_transfer_table_script_on_a_small_subset(tmp_path: Path) -> None:
     run_script("--max-pairs", "10", "--merge", str(out), str(tmp_path / "again"), "--out", str(tmp_path / "merged"))
     merged = json.loads((tmp_path / "merged" / "table.json").read_text())
     assert sorted(map(json.dumps, merged)) == sorted(map(json.dumps, grown))
+
+
+def numpy_spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra, rb = np.argsort(np.argsort(a)).astype(float), np.argsort(np.argsort(b)).astype(float)   # no ties here
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def test_render_gives_each_diagnostics_spearman_overall_and_within_each_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("transfer_table", ROOT / "scripts" / "transfer_table.py")
+    tt = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "transfer_table", tt)   # its dataclasses look their module up there
+    spec.loader.exec_module(tt)
+    rng = np.random.default_rng(0)
+    records = []
+    for pair in ("a>b", "b>a"):
+        for seed in range(4):
+            for cat in ("x", "y", "z"):
+                src, tr = 0.9 + 0.1 * rng.random(), 0.5 + 0.5 * rng.random()
+                records.append({"pair": pair, "source": pair[0], "target": pair[2], "map": "ridge", "control": False,
+                                "seed": seed, "category": cat, "n_held_out": 5, "native": 0.95, "transferred": tr,
+                                "universal": 0.9, "source_auroc": src, "cos": rng.random(), "coverage": rng.random(),
+                                "agreement": None if pair == "b>a" else rng.random(), "r2": rng.random(), "lam": 0.1,
+                                "val_ratio": tr / src + 0.2 * rng.random()})
+    md = tt.render(records, ["anchor"] * 3, {"x": [1] * 5, "y": [1] * 5, "z": [1] * 5})
+    ratio = np.array([r["transferred"] / r["source_auroc"] for r in records])
+    val = np.array([r["val_ratio"] for r in records])
+    assert f"- val_ratio: {numpy_spearman(val, ratio):+.2f} (n = 24)" in md
+    first = slice(0, 12)
+    row = next(ln for ln in md.splitlines() if ln.startswith("| a>b |"))
+    assert f"{numpy_spearman(val[first], ratio[first]):+.2f} (n = 12)" in row.split("|")[-2]
+    agree = np.array([r["agreement"] for r in records[first]])
+    assert f"{numpy_spearman(agree, ratio[first]):+.2f} (n = 12)" in row.split("|")[2]
+    assert next(ln for ln in md.splitlines() if ln.startswith("| b>a |")).split("|")[2].strip() == "n/a"
