@@ -90,3 +90,25 @@ def test_a_file_whose_key_or_bytes_do_not_match_is_encoded_again(tmp_path: Path)
     assert not cached
     np.testing.assert_allclose(vectors.numpy(), reference_means(PROMPTS), rtol=1e-5, atol=1e-5)
     assert cached_pooled(enc, PROMPTS, tmp_path)[1]            # the rewritten file is good again
+
+
+def test_transfer_report_reads_its_encodings_from_the_cache_for_every_seed(tmp_path: Path) -> None:
+    from steering_core import PromptPair, transfer_report
+
+    pairs = {c: [PromptPair(f"w{i} w{i + 1} {c} calm", f"w{i} w{i + 1} {c} harm") for i in range(12)] for c in ("a", "b")}
+    anchors = [f"w{i} w{(i * 5) % 31} w{(i * 3) % 17}" for i in range(40)]
+    src, tgt = WordEncoder("l0"), WordEncoder("l1")
+    plain = transfer_report(src, tgt, pairs, anchors, map_kind="procrustes", agreement=False)
+    calls = src.calls + tgt.calls
+    first = transfer_report(src, tgt, pairs, anchors, map_kind="procrustes", agreement=False, cache=tmp_path)
+    assert src.calls + tgt.calls > calls and len(list(tmp_path.glob("pooled-*.safetensors"))) == 2
+    calls = src.calls + tgt.calls
+    again = transfer_report(src, tgt, pairs, anchors, map_kind="procrustes", agreement=False, cache=tmp_path)
+    other_seed = transfer_report(src, tgt, pairs, anchors, map_kind="procrustes", agreement=False, seed=3, cache=tmp_path)
+    assert src.calls + tgt.calls == calls                    # both reports read every vector from the cache
+    assert [r.as_dict() for r in again.rows] == [r.as_dict() for r in first.rows]
+    assert other_seed.split != first.split
+    # batching by length changes nothing beyond float rounding
+    for a, b in zip(plain.rows, first.rows):
+        assert a.native_auroc == pytest.approx(b.native_auroc, abs=1e-9)
+        assert a.sources[0].transferred_auroc == pytest.approx(b.sources[0].transferred_auroc, abs=1e-9)
