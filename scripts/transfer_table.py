@@ -10,6 +10,11 @@ encoders, robust_mean for decoder LLMs); each (pair, map, seed) is then one
 with the target anchors shuffled (``shuffle_anchors=True``). Writes ``table.md`` (summary: mean over
 categories, mean ± sd over seeds; per-category detail; the control; the agreement-vs-AUROC
 correlations) and ``table.json`` (every report's rows) into ``--out``.
+
+Pooled encodings are cached as safetensors files (``--cache``, default ``OUT/cache``; one per encoder, layer,
+weights, pooling and prompt list: :mod:`steering_core.encoders.pooled_cache`), so a rerun or another pair reuses them;
+``--resume`` keeps ``OUT/table.json``'s records and runs only the missing (pair, map, control, seed) groups,
+so a grid can be filled in the order wanted by successive runs into one ``--out``.
 """
 
 from __future__ import annotations
@@ -29,9 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from steering_core import transfer_report  # noqa: E402
 from steering_core.alignment.agreement import spearman  # noqa: E402
-from steering_core.encoders.base import EncodedPrompts, encode_pooled, encoder_pooling  # noqa: E402
+from steering_core.encoders.base import EncodedPrompts, encoder_pooling  # noqa: E402
+from steering_core.encoders.pooled_cache import cached_pooled  # noqa: E402
 from steering_core.directions.prompts import CATEGORIES, anchor_prompts, category_pairs, sample_prompts  # noqa: E402
 from steering_core.transfer_cli import _EncoderCache  # noqa: E402
+from steering_core.alignment.transfer_report import split_categories  # noqa: E402
 
 DEFAULT_PAIRS = ("smollm2:-1>minilm", "smollm2:-1>e5", "minilm>e5", "e5>minilm")
 
@@ -59,14 +66,32 @@ class PooledTable:
         return EncodedPrompts(hidden=hidden, mask=torch.ones(hidden.shape[:2], dtype=torch.bool))
 
 
-def pool_all(cache: _EncoderCache, spec: str, prompts: list[str], say) -> PooledTable:
+def pool_all(cache: _EncoderCache, spec: str, prompts: list[str], folder: Path, say) -> PooledTable:
+    """Every prompt pooled by ``spec``'s kind, read from the pooled-encoding cache in ``folder`` when there."""
     encoder = cache.get(spec)
     started = time.perf_counter()
     pooling = encoder_pooling(encoder)
-    vectors = encode_pooled(encoder, prompts, pooling=pooling, batch_size=32)
-    say(f"  {spec}: {len(prompts)} prompts, {pooling} pooling, {time.perf_counter() - started:.0f} s")
+    vectors, cached = cached_pooled(encoder, prompts, folder, pooling=pooling, batch_size=32)
+    say(f"  {spec}: {len(prompts)} prompts, {pooling} pooling, "
+        f"{'read from cache' if cached else 'encoded'} in {time.perf_counter() - started:.0f} s")
     return PooledTable(name=f"{encoder.name} [{pooling}]", layer=str(getattr(encoder, "layer", "")),
                        vectors={p: vectors[i] for i, p in enumerate(prompts)})
+
+
+def validation_ratios(src: PooledTable, tgt: PooledTable, pairs: dict, anchors: list[str], map_kind: str, seed: int,
+                      control: bool, test_fraction: float = 0.3) -> dict[str, float]:
+    """Per category, the transferred / source AUROC measured on a validation split of the *training* pairs.
+
+    The outer split (``seed``, ``test_fraction``) is redone and only its training pairs are used: they are split
+    again the same way, the source direction is estimated on the inner training part, carried by the same map
+    (fitted on the same anchors, so the same map) and scored on the inner validation part in both spaces. The
+    held-out test pairs behind the table's AUROCs are never touched, so this is a diagnostic a user can compute
+    from the pairs the source direction was learned from (encoded by both models) and the benign anchors.
+    """
+    train, _, _ = split_categories(pairs, test_fraction, seed)
+    inner = transfer_report(src, tgt, train, anchors, map_kind=map_kind, seed=seed, test_fraction=test_fraction,
+                            shuffle_anchors=control, agreement=False)
+    return {r.category: r.sources[0].transferred_auroc / r.sources[0].source_auroc for r in inner.rows}
 
 
 def _ms(values: list[float]) -> str:
@@ -87,30 +112,77 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-agreement-for", nargs="*", default=["mlp"],
                         help="map kinds whose agreement is not measured (5 extra fits each)")
     parser.add_argument("--out", default="out/transfer_table")
+    parser.add_argument("--cache", default=None, help="pooled-encoding cache folder (default: OUT/cache)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep OUT/table.json's records and skip the (pair, map, control, seed) runs it holds")
+    parser.add_argument("--validation-for", nargs="*", default=["ridge", "procrustes"],
+                        help="map kinds whose validation-split transfer ratio (val_ratio) is measured (one extra report "
+                             "each, no agreement); --resume adds it to kept records that lack it")
+    parser.add_argument("--no-control", action="store_true", help="skip the shuffled-anchor control")
+    parser.add_argument("--control-only", action="store_true", help="run only the shuffled-anchor control")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="DIR",
+                        help="write OUT's table from these folders' table.json records (a later folder's record of "
+                             "the same pair, map, control, seed and category replaces an earlier one); runs nothing")
+    parser.add_argument("--encode-only", nargs="*", default=None, metavar="SPEC",
+                        help="fill the cache for these encoder specs (none given: every encoder of --pairs), then stop")
     args = parser.parse_args(argv)
+    cache_folder = Path(args.cache) if args.cache else Path(args.out) / "cache"
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
 
     anchors = sample_prompts(anchor_prompts(), args.max_anchors, seed=0)
     pairs = {c: category_pairs(c)[:args.max_pairs] for c in args.categories.split(",")}
     prompts = list(dict.fromkeys(anchors + [x for ps in pairs.values() for p in ps for x in (p.safe, p.unsafe)]))
-    specs = list(dict.fromkeys(s for pair in args.pairs for s in pair.split(">")))
+    specs = list(dict.fromkeys(args.encode_only or [s for pair in args.pairs for s in pair.split(">")]))
     say(f"{len(prompts)} prompts for each of {len(specs)} encoders (encoded when a pair first needs them)")
     cache = _EncoderCache("cpu", 128)
     tables: dict[str, PooledTable] = {}
 
-    records = []
+    if args.merge:
+        merged: dict[tuple, dict] = {}
+        for folder in args.merge:
+            for r in json.loads((Path(folder) / "table.json").read_text(encoding="utf-8")):
+                merged[(r["pair"], r["map"], r["control"], r["seed"], r["category"])] = r
+        print(write(Path(args.out), list(merged.values()), anchors, pairs))
+        return 0
+    if args.encode_only is not None:
+        for spec in specs:
+            pool_all(cache, spec, prompts, cache_folder, say)
+        return 0
+    old = Path(args.out) / "table.json"
+    records = json.loads(old.read_text(encoding="utf-8")) if args.resume and old.is_file() else []
+    done = {(r["pair"], r["map"], r["control"], r["seed"]) for r in records}
+    text = ""
     for pair in args.pairs:
         src, tgt = pair.split(">")
+        runs = ([] if args.control_only else [(m, False) for m in args.maps]) + \
+            ([] if args.no_control else [(args.maps[0], True)])
+        def needs_val(m: str, c: bool, s: int) -> bool:
+            return m in args.validation_for and any(
+                "val_ratio" not in r for r in records if (r["pair"], r["map"], r["control"], r["seed"]) == (pair, m, c, s))
+
+        if all((pair, m, c, s) in done and not needs_val(m, c, s) for m, c in runs for s in args.seeds):
+            continue
         for spec in (src, tgt):
             if spec not in tables:
-                tables[spec] = pool_all(cache, spec, prompts, say)
-        runs = [(m, False) for m in args.maps] + [(args.maps[0], True)]
+                tables[spec] = pool_all(cache, spec, prompts, cache_folder, say)
         for map_kind, control in runs:
             for seed in args.seeds:
+                if (pair, map_kind, control, seed) in done:
+                    if needs_val(map_kind, control, seed):
+                        started = time.perf_counter()
+                        val = validation_ratios(tables[src], tables[tgt], pairs, anchors, map_kind, seed, control)
+                        for r in records:
+                            if (r["pair"], r["map"], r["control"], r["seed"]) == (pair, map_kind, control, seed):
+                                r["val_ratio"] = val.get(r["category"])
+                        say(f"{pair} {map_kind}{' CONTROL' if control else ''} seed {seed}: validation ratio added, "
+                            f"{time.perf_counter() - started:.0f} s")
+                    continue
                 started = time.perf_counter()
                 rep = transfer_report(tables[src], tables[tgt], pairs, anchors, map_kind=map_kind, seed=seed,
                                       shuffle_anchors=control, agreement=map_kind not in args.no_agreement_for)
                 m = rep.maps[0]
+                val = validation_ratios(tables[src], tables[tgt], pairs, anchors, map_kind, seed, control) \
+                    if map_kind in args.validation_for else {}
                 for r in rep.rows:
                     s = r.sources[0]
                     records.append({"pair": pair, "source": rep.sources[0], "target": rep.target, "map": map_kind,
@@ -118,10 +190,12 @@ def main(argv: list[str] | None = None) -> int:
                                     "native": r.native_auroc, "transferred": s.transferred_auroc,
                                     "universal": r.universal_auroc, "source_auroc": s.source_auroc, "cos": s.cosine,
                                     "coverage": s.coverage, "agreement": s.agreement, "r2": m["held_out_r2"],
-                                    "lam": m.get("lam_selected")})
+                                    "lam": m.get("lam_selected"), "val_ratio": val.get(r.category)})
                 say(f"{pair} {map_kind}{' CONTROL' if control else ''} seed {seed}: "
                     f"{time.perf_counter() - started:.0f} s")
             text = write(Path(args.out), records, anchors, pairs)  # after every group: a long run keeps what it has
+    if records:
+        text = write(Path(args.out), records, anchors, pairs)
     print(text)
     return 0
 
@@ -141,7 +215,7 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
              f"category {min(n_held.values())}–{max(n_held.values())}; mean over the {len(cats)} categories, then "
              "mean ± sd over split seeds. ratio = transferred / native.", "",
              "| source → target | map | native | transferred | ratio | universal | cos | coverage | map R² | "
-             "agreement | λ (auto) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "agreement | val ratio | λ (auto) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups = list(dict.fromkeys((r["pair"], r["map"], r["control"]) for r in records))
     for pair, map_kind, control in groups:
         rows = [r for r in records if (r["pair"], r["map"], r["control"]) == (pair, map_kind, control) and r["category"] in cats]
@@ -150,7 +224,7 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
         def per_seed(key: str) -> list[float]:
             out = []
             for s in seeds:
-                vals = [r[key] for r in rows if r["seed"] == s and r[key] is not None]
+                vals = [r.get(key) for r in rows if r["seed"] == s and r.get(key) is not None]
                 out.append(float(np.mean(vals)) if vals else float("nan"))
             return out
 
@@ -158,7 +232,7 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
         label = f"{rows[0]['source']} → {rows[0]['target']}"
         lines.append(f"| {label} | {map_kind}{' **shuffled-anchor control**' if control else ''} | {_ms(per_seed('native'))} | "
                      f"{_ms(per_seed('transferred'))} | {_ms(ratio)} | {_ms(per_seed('universal'))} | {_ms(per_seed('cos'))} | "
-                     f"{_ms(per_seed('coverage'))} | {_ms(per_seed('r2'))} | {_ms(per_seed('agreement'))} | "
+                     f"{_ms(per_seed('coverage'))} | {_ms(per_seed('r2'))} | {_ms(per_seed('agreement'))} | {_ms(per_seed('val_ratio'))} | "
                      f"{_ms(per_seed('lam'))} |")
     lines += ["", "Per category (mean ± sd over seeds): native / transferred / universal AUROC, cos, coverage, agreement.", "",
               "| source → target | map | category | native | transferred | universal | cos | coverage | agreement |",
@@ -171,15 +245,32 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
                                                                          "coverage", "agreement")) + " |")
     real = [r for r in records if not r["control"] and r["category"] in cats]
     lines += ["", "Which diagnostic tracks transfer? Spearman correlation with transferred / source AUROC over every "
-              f"(pair, map, seed, category) point (n = {len(real)}; agreement where measured):", ""]
-    ratio = torch.tensor([r["transferred"] / r["source_auroc"] for r in real])
-    for key in ("agreement", "r2", "coverage", "cos"):
-        pts = [(i, r[key]) for i, r in enumerate(real) if r[key] is not None]
-        if len(pts) > 2:
-            idx = torch.tensor([i for i, _ in pts])
-            rho = spearman(torch.tensor([v for _, v in pts], dtype=torch.float64), ratio[idx])
-            lines.append(f"- {key}: {rho:+.2f} (n = {len(pts)})")
+              f"(pair, map, seed, category) point (n = {len(real)}; agreement and val_ratio where measured; val_ratio: "
+              "transferred / source AUROC on a validation split of the training pairs, see validation_ratios):", ""]
+    for key in DIAGNOSTICS:
+        rho, n = _rho(real, key)
+        if n > 2:
+            lines.append(f"- {key}: {rho:+.2f} (n = {n})")
+    pair_names = list(dict.fromkeys(r["pair"] for r in real))
+    if len(pair_names) > 1:
+        lines += ["", "Within each pair (its map, seed, category points), so differences between pairs do not drive ρ:", "",
+                  "| pair | " + " | ".join(DIAGNOSTICS) + " |", "|---" * (len(DIAGNOSTICS) + 1) + "|"]
+        for name in pair_names:
+            cells = [_rho([r for r in real if r["pair"] == name], key) for key in DIAGNOSTICS]
+            lines.append(f"| {name} | " + " | ".join(f"{rho:+.2f} (n = {n})" if n > 2 else "n/a" for rho, n in cells) + " |")
     return "\n".join(lines)
+
+
+DIAGNOSTICS = ("agreement", "r2", "coverage", "cos", "val_ratio")
+
+
+def _rho(records: list[dict], key: str) -> tuple[float, int]:
+    """Spearman ρ of diagnostic ``key`` with transferred / source AUROC over ``records`` that have it, and their count."""
+    pts = [r for r in records if r.get(key) is not None]
+    if len(pts) < 3:
+        return float("nan"), len(pts)
+    ratio = torch.tensor([r["transferred"] / r["source_auroc"] for r in pts], dtype=torch.float64)
+    return spearman(torch.tensor([r[key] for r in pts], dtype=torch.float64), ratio), len(pts)
 
 
 if __name__ == "__main__":

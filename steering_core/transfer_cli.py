@@ -150,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=128, help="tokens kept per prompt")
     parser.add_argument("--device", default="cpu", help="torch device for the encoders")
     parser.add_argument("--out", default="out/transfer", help="output folder (report.md, report.png, report.json)")
+    parser.add_argument("--cache", default=None,
+                        help="folder of pooled encodings kept between runs (one safetensors file per encoder, layer, "
+                             "pooling and prompt set; a rerun, another seed or map reads them instead of encoding)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -164,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = transfer_report(sources, target, pairs, anchors, map_kind=args.map, test_fraction=args.test_fraction,
                                  seed=args.seed, pooling=args.pooling, k=args.k, lam=args.lam,
                                  progress=lambda msg: print(msg, file=sys.stderr), shuffle_anchors=args.shuffle_anchors,
-                                 agreement=not args.no_agreement)
+                                 agreement=not args.no_agreement, cache=args.cache)
     except SafeSteerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -347,7 +347,8 @@ def test_minilm_last_layer_to_layer3(minilm, minilm_report) -> None:
 def test_cli_on_minilm_layers_matches_the_library(minilm, tmp_path: Path) -> None:
     out = tmp_path / "cli"
     cmd = [sys.executable, "-m", "steering_core.transfer_cli", "--source", "minilm:6", "--target", "minilm:3",
-           "--pairs", "violence,hate", "--max-pairs", "12", "--max-anchors", "100", "--out", str(out)]
+           "--pairs", "violence,hate", "--max-pairs", "12", "--max-anchors", "100", "--out", str(out),
+           "--cache", str(tmp_path / "cache")]
     result = subprocess.run(cmd, check=False, cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr[-3000:]
@@ -355,6 +356,7 @@ def test_cli_on_minilm_layers_matches_the_library(minilm, tmp_path: Path) -> Non
     assert data["sources"] == ["all-MiniLM-L6-v2@layer6"] and data["target"] == "all-MiniLM-L6-v2@layer3"
     assert [r["category"] for r in data["rows"]] == [sc.GLOBAL, "violence", "hate"]
     assert png_size(out / "report.png")
+    assert len(list((tmp_path / "cache").glob("pooled-*.safetensors"))) == 2   # layer 6 and layer 3, kept for a rerun
     md = (out / "report.md").read_text()
     assert "| violence |" in result.stdout and md.strip() == result.stdout.strip()
     # the same computation in this process (layer 6 = the last layer) gives the same numbers

@@ -314,8 +314,17 @@ def split_categories(
     return train, held, dropped
 
 
-def _encode_all(encoder: TextEncoder, prompts: list[str], pooling: str, k: int, batch_size: int) -> dict[str, torch.Tensor]:
-    vectors = encode_pooled(encoder, prompts, pooling=pooling, k=k, batch_size=batch_size).to(torch.float64)
+def _encode_all(encoder: TextEncoder, prompts: list[str], pooling: str, k: int, batch_size: int,
+                cache: str | os.PathLike[str] | None = None) -> dict[str, torch.Tensor]:
+    """prompt -> pooled ``[D]`` float64; with ``cache``, read from / written to that pooled-encoding folder."""
+    if cache is None:
+        vectors = encode_pooled(encoder, prompts, pooling=pooling, k=k, batch_size=batch_size)
+    else:
+        from ..encoders.pooled_cache import cached_pooled
+
+        prompts = sorted(set(prompts))  # one file per prompt *set*: every split seed of the same data reuses it
+        vectors, _ = cached_pooled(encoder, prompts, cache, pooling=pooling, k=k, batch_size=batch_size)
+    vectors = vectors.to(torch.float64)
     return {p: vectors[i] for i, p in enumerate(prompts)}
 
 
@@ -338,6 +347,7 @@ def transfer_report(
     progress: Callable[[str], None] | None = None,
     shuffle_anchors: bool = False,
     agreement: bool = True,
+    cache: str | os.PathLike[str] | None = None,
 ) -> TransferReport:
     """Measure how safety directions transfer from source encoder(s) into a target encoder.
 
@@ -357,6 +367,8 @@ def transfer_report(
         shuffle_anchors: the control: pair each source anchor with a random (seeded) other anchor's
             target activations, so the map learns no correspondence; transfer should fall to chance.
         agreement: measure each source direction's score agreement (cross-fitted; costs 5 extra map fits).
+        cache: optional folder of pooled encodings (:mod:`steering_core.encoders.pooled_cache`): each encoder's vectors of this
+            prompt set are read from it when present, else encoded and written there.
 
     Returns:
         A :class:`TransferReport` (markdown table, PNG plot, JSON dict). See the module docstring for
@@ -397,7 +409,7 @@ def transfer_report(
         target_label = f"{target_label} (target)"
 
     say(f"encoding {len(everything)} prompts with {target_label}")
-    tgt = _encode_all(target_encoder, everything, encoder_pooling(target_encoder, pooling), k, batch_size)
+    tgt = _encode_all(target_encoder, everything, encoder_pooling(target_encoder, pooling), k, batch_size, cache)
 
     def directions(table: dict[str, torch.Tensor], encoder: TextEncoder) -> SafetyDirection:
         data = {c: (_stack(table, [p.safe for p in train[c]]), _stack(table, [p.unsafe for p in train[c]])) for c in categories}
@@ -434,7 +446,7 @@ def transfer_report(
         notes.append("CONTROL: the target anchors were shuffled, so the map was fitted on randomly paired prompts.")
     for encoder, label in zip(sources, source_labels):
         say(f"encoding {len(everything)} prompts with {label}")
-        src = _encode_all(encoder, everything, encoder_pooling(encoder, pooling), k, batch_size)
+        src = _encode_all(encoder, everything, encoder_pooling(encoder, pooling), k, batch_size, cache)
         source_dir = directions(src, encoder)
         scores[f"source:{label}"] = held_scores(source_dir, src)
         dirs[f"source:{label}"] = source_dir
