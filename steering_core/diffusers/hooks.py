@@ -296,6 +296,9 @@ class PipelineSteering:
         if state is None:
             return
         self.calls += 1
+        finish = getattr(state.plan, "finish", None)
+        if callable(finish):
+            finish()
         for site in state.visited:
             if site in self.edits:
                 self.edits[site] += 1
