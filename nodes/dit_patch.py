@@ -7,7 +7,9 @@ recorders of Train Safety SAE / Rank Intervention Sites (an "edit" that records 
   step is inside the sigma window, asks the :class:`CallPlanner` for the call's plan once and hands
   it to the blocks through a private key of that call's ``transformer_options``. A plan edits token
   spans with ``apply(tokens [B, T, H], start, stop)``; one with a ``for_site(site)`` method gives each
-  site its own plan.
+  site its own plan; one with ``finish()`` has it called after the call returns. The blocks count their
+  calls on the call's :class:`CallState`, which the wrapper adds to the run's ledger afterwards, so
+  under ``TorchCompileModel`` nothing the graph reads changes from one step to the next.
 * "replace" families: one ``patches_replace["dit"][(kind, i)]`` entry per steered block. A patch
   another node (or pack) already put on that block is wrapped, never replaced: ours calls it as the
   block and steers what it returns.

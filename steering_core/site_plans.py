@@ -2,7 +2,7 @@
 
 A *planner* makes one plan per model call (``prepare_call(x, sigma, context, cond_or_uncond)``); a
 plan edits a block's tokens with ``apply(tokens [B, T, H], start, stop)``, or gives each site its own
-plan through ``for_site(site)``. Here: a direction (:class:`DirectionPlanner`), a token editor per site
+plan through ``for_site(site)``; hosts call a plan's ``finish()``, where it has one, after the model call. Here: a direction (:class:`DirectionPlanner`), a token editor per site
 (:class:`SitePlanner`: SAE Blend/Repel), activation recording (:class:`ActivationRecorder`) and the
 safety monitor (:class:`MonitorPlanner`). ``cond_or_uncond`` is ComfyUI's per-chunk list (0 = cond,
 1 = uncond); hosts without one build it (see ``steering_core.diffusers``).
