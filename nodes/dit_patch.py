@@ -7,7 +7,9 @@ recorders of Train Safety SAE / Rank Intervention Sites (an "edit" that records 
   step is inside the sigma window, asks the :class:`CallPlanner` for the call's plan once and hands
   it to the blocks through a private key of that call's ``transformer_options``. A plan edits token
   spans with ``apply(tokens [B, T, H], start, stop)``; one with a ``for_site(site)`` method gives each
-  site its own plan.
+  site its own plan; one with ``finish()`` has it called after the call returns. The blocks count their
+  calls on the call's :class:`CallState`, which the wrapper adds to the run's ledger afterwards, so
+  under ``TorchCompileModel`` nothing the graph reads changes from one step to the next.
 * "replace" families: one ``patches_replace["dit"][(kind, i)]`` entry per steered block. A patch
   another node (or pack) already put on that block is wrapped, never replaced: ours calls it as the
   block and steers what it returns.
@@ -27,7 +29,7 @@ recorders of Train Safety SAE / Rank Intervention Sites (an "edit" that records 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 import torch
@@ -64,12 +66,12 @@ class CallState:
     """Per-call state shared by the steered blocks of one model call."""
 
     plan: Any
-    ledger: RunLedger | None = None
     txt_len: int | None = None
     img_len: int | None = None
     context_len: int | None = None
-    steered_sites: list[str] = field(default_factory=list)
     hooked: bool = False
+    reached: int = 0
+    edited: int = 0
 
     def plan_at(self, site: Site) -> TokenPlan:
         """The plan for ``site`` (the call's plan, or its per-site plan when it has ``for_site``)."""
@@ -77,10 +79,14 @@ class CallState:
         return for_site(site) if callable(for_site) else self.plan
 
     def count(self, before: Any, after: Any) -> None:
-        """Record one site call; ``after is not before`` means tokens were edited."""
-        if self.ledger is not None:
-            self.ledger.reached += 1
-            self.ledger.edited += int(after is not before)
+        """Record one site call; ``after is not before`` means tokens were edited.
+
+        Counted on this call's own state (zero when the call starts) and added to the run's ledger by the
+        ``APPLY_MODEL`` wrapper after the call: under torch.compile the blocks are traced, and a counter
+        that carried over from call to call would be a guard that fails on every call (a recompile per step).
+        """
+        self.reached += 1
+        self.edited += int(after is not before)
 
 
 @dataclass(frozen=True)
@@ -212,7 +218,6 @@ class SiteReplace:
             img = _tokens(out.get("img"), None, name, site, "'img' output")
             out["img"] = _steer_single(state, site, img, self.layout, self.streams)
             state.count(img, out["img"])
-        state.steered_sites.append(str(site))
         return out
 
 
@@ -231,10 +236,8 @@ def _hook_for(key_state: CallState, site: Site, info: DiTModelInfo, streams: Str
             new_img = plan.apply(img) if streams.img and isinstance(img, torch.Tensor) else img
             new_txt = plan.apply(txt) if streams.txt and isinstance(txt, torch.Tensor) else txt
             state.count((img, txt), (img, txt) if new_img is img and new_txt is txt else (new_img, new_txt))
-            state.steered_sites.append(str(site))
             return (new_img, new_txt, *output[2:])
         if isinstance(output, torch.Tensor):
-            state.steered_sites.append(str(site))
             new = _steer_single(state, site, output, info.spec.single_layout, streams)
             state.count(output, new)
             return new
@@ -272,7 +275,6 @@ class PostBlockPatch:
                 tokens = args[stream]
                 out[stream] = plan.apply(tokens)
                 state.count(tokens, out[stream])
-        state.steered_sites.append(str(site))
         return {k: v for k, v in out.items() if v is not args[k]}
 
 
@@ -322,7 +324,6 @@ class VideoSpanPatch:
         tokens = _tokens(img, None, self.class_name, site, "'img' output")
         new = state.plan_at(site).apply(tokens, *self._span(args, site, tokens))
         state.count(tokens, new)
-        state.steered_sites.append(str(site))
         return {"img": new}
 
 
@@ -381,7 +382,14 @@ def install(model: Any, info: DiTModelInfo, planner: CallPlanner, sites: tuple[S
             if plan is not None:
                 ledger.planned += 1
                 context_len = int(context.shape[1]) if context is not None else None
-                options[key] = CallState(plan, ledger, context_len=context_len)
+                state = options[key] = CallState(plan, context_len=context_len)
+                out = executor(x, t, c_concat, c_crossattn, control, options, **kwargs)
+                finish = getattr(plan, "finish", None)
+                if callable(finish):
+                    finish()
+                ledger.reached += state.reached
+                ledger.edited += state.edited
+                return out
         return executor(x, t, c_concat, c_crossattn, control, options, **kwargs)
 
     m.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.APPLY_MODEL, key, apply_model_wrapper)

@@ -2,7 +2,7 @@
 
 ``dit_patch.install`` gives every patch a :class:`RunLedger`: its ``APPLY_MODEL`` wrapper counts
 model calls inside the sigma window, the site patches count the calls that reached them and those
-that edited tokens, and an ``OUTER_SAMPLE`` wrapper resets it before and judges it after each run.
+that edited tokens (per model call, added here after it), and an ``OUTER_SAMPLE`` wrapper resets it before and judges it after each run.
 """
 
 from __future__ import annotations

@@ -14,7 +14,10 @@ import torch
 from torch._dynamo.testing import CompileCounterWithBackend
 
 import steering_core as sc
+from planted_sae import planted_atoms, planted_sae, tokens
 from steering_core.steering.dit import DiTSteerConfig, DiTSteerer
+from steering_core.sae.autoencoder import SafetyFeatures
+from steering_core.sae.steering import SAESteerConfig, SAESteerer
 
 pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.host_independent]
 
@@ -77,6 +80,30 @@ def test_dit_site_edit_compiles_once_for_every_step(mode: str, span: tuple[int, 
         torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
         assert torch.equal(out[1], h[1])  # the uncond row (cond_only) bit-identical
         assert not torch.equal(out[0], h[0])
+    assert counter.frame_count == 1, f"{counter.frame_count} compilations over {STEPS} steps"
+
+
+@pytest.mark.parametrize("beta, gamma", [(0.0, 1.0), (0.5, 1.0), (1.0, 0.0)])
+def test_sae_site_edit_compiles_once_for_every_step(beta: float, gamma: float) -> None:
+    """SAE Blend/Repel's fast path (what the node runs per site) under fullgraph=True: no graph break, equal to
+    eager within 1e-5 (the compiled graph solves every row and every active-set round, eager only the gated
+    rows until no set grows), ungated tokens bit-identical, and one compilation for four steps."""
+    p = planted_atoms(d=64, m=128, n_harm=4, n_safe=4, seed=2)
+    sae = planted_sae(p, k=4, enc_bias=-0.5)
+    features = SafetyFeatures(harmful=p.harmful, harmful_effect=torch.ones(4), fast_threshold=torch.zeros(4),
+                              safe=p.safe, safe_profile=torch.full((4,), 0.5), harm_scale=3.0)
+    steerer = SAESteerer(sae, features, SAESteerConfig(beta=beta, gamma=gamma, path="fast"))
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(steerer.__call__, backend=counter, fullgraph=True)
+    g = torch.Generator().manual_seed(11)
+    for _ in range(STEPS):
+        x = torch.cat([tokens(p, 12, "unsafe", g), tokens(p, 12, "benign", g)]).reshape(2, 12, 64)
+        out, ref = compiled(x), steerer(x)
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+        gated = steerer.active_mask(x)
+        assert gated.any() and (~gated).any()
+        assert torch.equal(out[~gated], x[~gated])
+        assert (out[gated] - x[gated]).norm(dim=-1).min() > 1e-3  # every gated token moved
     assert counter.frame_count == 1, f"{counter.frame_count} compilations over {STEPS} steps"
 
 

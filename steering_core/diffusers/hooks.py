@@ -302,6 +302,9 @@ class PipelineSteering:
         if state is None:
             return
         self.calls += 1
+        finish = getattr(state.plan, "finish", None)
+        if callable(finish):
+            finish()
         for site in state.visited:
             if site in self._edit_key:
                 self.edits[self._edit_key[site]] += 1

@@ -83,11 +83,15 @@ class SafetyMonitorLog:
     def record(self, site: str, sigma: float, tokens: torch.Tensor, units: torch.Tensor,
                cond_or_uncond: Sequence[int] | None) -> None:
         """Add one site's scores for one model call (rows grouped by branch)."""
+        self.record_scores(site, sigma, row_scores(tokens, units), cond_or_uncond)
+
+    def record_scores(self, site: str, sigma: float, scores: torch.Tensor, cond_or_uncond: Sequence[int] | None) -> None:
+        """Add one site's scores for one model call from :func:`row_scores` ``[B]`` (rows grouped by branch)."""
         if self.runs == 0:
             self.start_run()
         step = self._step(float(sigma))
-        scores = row_scores(tokens, units).cpu()
-        branches = branch_of_rows(tokens.shape[0], cond_or_uncond)
+        scores = scores.cpu()
+        branches = branch_of_rows(scores.shape[0], cond_or_uncond)
         for branch in BRANCHES:
             idx = [i for i, b in enumerate(branches) if b == branch]
             if idx:

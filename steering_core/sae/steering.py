@@ -49,6 +49,11 @@ off whatever ``beta`` is)::
 
 ``gamma = 0`` is pure Blend, ``beta = 0`` pure Repel; the Repel shift is linear in ``gamma``.
 
+Under ``torch.compile`` (``torch.compiler.is_compiling()``) the same maths runs on every token with no
+host read: all ``|H|`` active-set rounds (a row whose set stops growing keeps its coefficients), the
+result kept where a harmful latent is active (``torch.where``), so the graph compiles with
+``fullgraph=True`` and once for a whole sampling run; ``stats`` do not count compiled calls.
+
 ``beta = gamma = 0`` (or no harmful latent) returns the input tensor itself. The maths runs in
 float32 (float64 only for float64 input); the result has the input's dtype and device. On a device the
 steerer keeps only what the fast path reads (the harmful latents' encoder columns and decoder rows, their
@@ -60,6 +65,7 @@ pre-activation units of the SAE's normalised space (codes are O(1) there).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -273,6 +279,9 @@ class SAESteerer:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Steer ``x [..., D]`` (any leading shape, float32/16/bfloat16/64); ungated tokens bit-identical."""
         flat = self._flat(x)
+        if torch.compiler.is_compiling():
+            # no stats here: the graph would be guarded on their Python ints and recompile on every call
+            return x if self.is_identity or flat.shape[0] == 0 else self._steer_every_row(flat).reshape(x.shape)
         st = self.stats
         st.calls += 1
         st.last_tokens, st.last_gated = flat.shape[0], 0
@@ -290,22 +299,59 @@ class SAESteerer:
         if n_rows == 0:
             return x
         wide = torch.float64 if x.dtype == torch.float64 else torch.float32
-        delta = torch.zeros(n_rows, self.d_in, device=flat.device, dtype=torch.float32)
-        pre_r, active_r = pre[rows], active[rows]
-        if cfg.beta:
-            zr = z[rows]
-            rho = torch.clamp(zr.sum(1, keepdim=True) / self.harm_scale, max=1.0)
-            delta += cfg.beta * (rho * t.safe_vec - zr @ t.atoms)
-            # Repel then acts on the blended point: its harmful pre-activations move by <w_j, delta>
-            pre_r = pre_r + (delta * self.sae.input_scale) @ t.w_enc
-            active_r = active_r & (pre_r > -cfg.margin)
-        if cfg.gamma:
+
+        def repel(pre_r: torch.Tensor, active_r: torch.Tensor) -> torch.Tensor:
             coef, _, rounds = self.repel_coefficients(pre_r, active_r, t.gram)
             st.max_rounds = max(st.max_rounds, rounds)
-            delta -= cfg.gamma * (coef.to(delta.dtype) @ t.atoms)
+            return coef
+
+        delta = self._delta(pre[rows], z[rows], active[rows], t, repel)
         out = flat.clone()
         out.index_copy_(0, rows, (flat[rows].to(wide) + delta.to(wide)).to(x.dtype))
         return out.reshape(x.shape)
+
+    def _delta(self, pre: torch.Tensor, z: torch.Tensor, active: torch.Tensor, t: _DeviceTensors,
+               repel: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Blend then Repel shift ``[n, D]`` (float32) of rows with harmful ``pre``, ``z``, ``active [n, h]``;
+        ``repel(pre, active)`` gives Repel's coefficients ``[n, h]``."""
+        cfg = self.config
+        delta = torch.zeros(pre.shape[0], self.d_in, device=pre.device, dtype=torch.float32)
+        if cfg.beta:
+            rho = torch.clamp(z.sum(1, keepdim=True) / self.harm_scale, max=1.0)
+            delta += cfg.beta * (rho * t.safe_vec - z @ t.atoms)
+            # Repel then acts on the blended point: its harmful pre-activations move by <w_j, delta>
+            pre = pre + (delta * self.sae.input_scale) @ t.w_enc
+            active = active & (pre > -cfg.margin)
+        if cfg.gamma:
+            delta -= cfg.gamma * (repel(pre, active).to(delta.dtype) @ t.atoms)
+        return delta
+
+    def _repel_every_round(self, pre: torch.Tensor, active: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+        """:meth:`repel_coefficients` without host reads, for torch.compile: every one of the ``|H|`` rounds
+        runs (a row whose set did not grow keeps its coefficients, as in the early-exit loop), so the graph
+        has no data-dependent branch; rows with an empty set solve the identity to ``c = 0``."""
+        work = torch.float64 if pre.dtype == torch.float64 else torch.float32
+        g = gram.to(pre.device, work)
+        pre_w = pre.to(work)
+        mask = active
+        coef = self._solve(pre_w, mask, g)
+        for _ in range(self.n_harmful):
+            new = (pre_w - coef @ g.t() > 0) & ~mask
+            mask = mask | new
+            coef = torch.where(new.any(1, keepdim=True), self._solve(pre_w, mask, g), coef)
+        return coef
+
+    def _steer_every_row(self, flat: torch.Tensor) -> torch.Tensor:
+        """The steered ``flat [N, D]`` computed on every row and kept only where a harmful latent is active:
+        one graph with no host synchronisation (what torch.compile traces; eager runs gather the gated rows).
+        Compiled calls are not counted in ``stats``."""
+        t = self._on(flat.device, self.config.path == "full")
+        pre, z = self._codes(flat, t)
+        active = z > 0
+        delta = self._delta(pre, z, active, t, lambda p, a: self._repel_every_round(p, a, t.gram))
+        wide = torch.float64 if flat.dtype == torch.float64 else torch.float32
+        steered = (flat.to(wide) + delta.to(wide)).to(flat.dtype)
+        return torch.where(active.any(1, keepdim=True), steered, flat)
 
     def reset_stats(self) -> None:
         self.stats = SteerStats()

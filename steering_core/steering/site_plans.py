@@ -2,7 +2,7 @@
 
 A *planner* makes one plan per model call (``prepare_call(x, sigma, context, cond_or_uncond)``); a
 plan edits a block's tokens with ``apply(tokens [B, T, H], start, stop)``, or gives each site its own
-plan through ``for_site(site)``. Here: a direction (:class:`DirectionPlanner`), a token editor per site
+plan through ``for_site(site)``; hosts call a plan's ``finish()``, where it has one, after the model call. Here: a direction (:class:`DirectionPlanner`), a token editor per site
 (:class:`SitePlanner`: SAE Blend/Repel), activation recording (:class:`ActivationRecorder`) and the
 safety monitor (:class:`MonitorPlanner`). ``cond_or_uncond`` is ComfyUI's per-chunk list (0 = cond,
 1 = uncond); hosts without one build it (see ``steering_core.diffusers``).
@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from .dit import CallPlan, DiTSteerer, cond_row_mask
-from ..evidence.monitor import SafetyMonitorLog
+from ..evidence.monitor import SafetyMonitorLog, row_scores
 from .sites import Site
 
 
@@ -62,6 +62,13 @@ class SiteCallPlan:
 
     editors: Mapping[Site, Callable[[torch.Tensor], torch.Tensor]]
     rows: torch.Tensor | None
+    after: Callable[[], None] | None = None
+
+    def finish(self) -> None:
+        """Called by the host once the model call has returned, outside any compiled region: host reads
+        that the editors deferred (see :class:`MonitorPlanner`)."""
+        if self.after is not None:
+            self.after()
 
     def for_site(self, site: Site) -> Any:
         editor = self.editors.get(site)
@@ -176,11 +183,22 @@ class MonitorPlanner:
         delta = plan.row_delta                                           # [B, H]: strength 1, every row
         units = delta / delta.norm(dim=1, keepdim=True).clamp_min(1e-12)  # type: ignore[union-attr]
         log = self.log
+        # under torch.compile the blocks are traced: scores stay tensors in the graph and reach the log in
+        # finish(), after the call, so no host read and no per-step value (sigma) enters the graph
+        pending: list[tuple[Site, torch.Tensor]] = []
 
         def editor(site: Site) -> Callable[[torch.Tensor], torch.Tensor]:
             def record(tokens: torch.Tensor) -> torch.Tensor:
-                log.record(str(site), sigma, tokens, units.to(tokens.device), cond_or_uncond)
+                if torch.compiler.is_compiling():
+                    pending.append((site, row_scores(tokens, units.to(tokens.device))))
+                else:
+                    log.record(str(site), sigma, tokens, units.to(tokens.device), cond_or_uncond)
                 return tokens
             return record
 
-        return SiteCallPlan({s: editor(s) for s in self.sites}, None)
+        def flush() -> None:
+            for site, scores in pending:
+                log.record_scores(str(site), sigma, scores, cond_or_uncond)
+            pending.clear()
+
+        return SiteCallPlan({s: editor(s) for s in self.sites}, None, flush)
