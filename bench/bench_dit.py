@@ -181,8 +181,9 @@ def _direction() -> sc.SafetyDirection:
 
 
 def _probe(model: Any, log: list[dict[str, Any]]) -> Any:
-    """A clone whose innermost APPLY_MODEL wrapper records each call's batch, cond/uncond layout, the sites
-    SafeSteer steered and the per-site editors of the call's plan (empty for direction plans)."""
+    """A clone whose innermost APPLY_MODEL wrapper records each call's batch, cond/uncond layout, how many
+    site calls SafeSteer's plan reached and edited, and the per-site editors of the call's plan (empty for
+    direction plans)."""
     import comfy.patcher_extension
 
     probe = model.clone()
@@ -193,7 +194,7 @@ def _probe(model: Any, log: list[dict[str, Any]]) -> Any:
         states = [v for k, v in options.items() if isinstance(k, str) and k.startswith("safesteer.dit.")]
         out = executor(x, t, c_concat, c_crossattn, control, transformer_options, **kwargs)
         log.append({"batch": int(x.shape[0]), "cond_or_uncond": list(options.get("cond_or_uncond") or []),
-                    "steered_sites": [list(s.steered_sites) for s in states],
+                    "sites": [(s.reached, s.edited) for s in states],
                     "editors": [dict(getattr(s.plan, "editors", {})) for s in states]})
         return out
 
@@ -241,14 +242,16 @@ def _run(device: torch.device, dtype: torch.dtype, latent: tuple[int, ...], text
         steered[mode] = node.execute(model=model, direction=direction, strength=STRENGTH, mode=mode, sites="all",
                                      stream="both", start_percent=0.0, end_percent=1.0, cond_only=False).result[0]
         steer_model_s = time.perf_counter() - t0
-        # the timed path must really be steered: outputs differ, and every call steered every block
+        # the timed path must really be steered: outputs differ, and every call steered every block (stream
+        # "both": a double block's image and text streams are two site calls, a single block's one)
+        site_calls = 2 * double + single
         log: list[dict[str, Any]] = []
         out = step(_probe(steered[mode], log))
         diff = (out - plain).abs().max().item()
         if not bool(torch.isfinite(out).all()) or diff == 0.0:
             raise RuntimeError(f"mode {mode}: the steered step is not finite or equals the unsteered one (max diff {diff})")
         if not log or any(c["batch"] != 2 * latent[0] or sorted(c["cond_or_uncond"]) != [0, 1]
-                          or c["steered_sites"] != [expected] for c in log):
+                          or c["sites"] != [(site_calls, site_calls)] for c in log):
             raise RuntimeError(f"mode {mode}: the steered calls were not a cond+uncond batch steered at all "
                                f"{len(expected)} blocks: {log}")
         checks[mode] = {"steer_model_s": steer_model_s, "max_abs_diff": diff, "model_calls": len(log)}

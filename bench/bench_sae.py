@@ -223,7 +223,7 @@ def _steer_step_rows(nodes: Any, model: Any, step: Any, bundle: SafetySAE, acts:
         diff = (out - plain).abs().max().item()
         if not bool(torch.isfinite(out).all()) or diff == 0.0:
             raise RuntimeError(f"path {path}: the steered step is not finite or equals the unsteered one (max diff {diff})")
-        if not log or any(c["batch"] != batch or c["steered_sites"] != [expected] for c in log):
+        if not log or any(c["batch"] != batch or c["sites"] != [(len(expected), len(expected))] for c in log):
             raise RuntimeError(f"path {path}: the calls were not a {batch}-row batch steered at exactly {expected}: "
                                f"{[{k: v for k, v in c.items() if k != 'editors'} for c in log]}")
         editors = log[0]["editors"][0]
