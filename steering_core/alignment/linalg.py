@@ -36,6 +36,25 @@ class RidgeSolution:
         return self.dual_basis.T @ self.dual_coef
 
 
+def row_gram(a: torch.Tensor, blocks: int = 8, min_rows: int = 1024) -> torch.Tensor:
+    """``a @ a.T`` ``[n, n]`` for ``a [n, k]``, computing only the upper block triangle and mirroring it.
+
+    The Gram is symmetric, so ``blocks`` row blocks each multiply against the rows from their own
+    block on (``(blocks + 1) / (2 blocks)`` of the flops of a full product: 9/16 for 8 blocks): the
+    symmetric rank-k update BLAS calls ``syrk``, which torch does not expose. Below ``min_rows`` rows
+    it is the plain product. Pass ``xc.T`` for ``xc.T @ xc``.
+    """
+    n = a.shape[0]
+    if n < min_rows or blocks < 2:
+        return a @ a.T
+    edges = [n * i // blocks for i in range(blocks + 1)]
+    out = torch.empty(n, n, dtype=a.dtype, device=a.device)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        out[lo:hi, lo:] = a[lo:hi] @ a[lo:].T
+        out[hi:, lo:hi] = out[lo:hi, hi:].T
+    return out
+
+
 def _cholesky(matrix: torch.Tensor, lam: float) -> torch.Tensor:
     """Cholesky factor; retries in float64 when float32 is not accurate enough."""
     factor, info = torch.linalg.cholesky_ex(matrix)
@@ -57,13 +76,13 @@ def ridge_solve(xc: torch.Tensor, yc: torch.Tensor, lam: float) -> RidgeSolution
         raise SafeSteerError(f"ridge lambda must be >= 0, got {lam}.")
     n, ds = xc.shape
     if n >= ds:
-        gram = xc.T @ xc
+        gram = row_gram(xc.T)
         system = gram.clone()
         system.diagonal().add_(lam)
         factor = _cholesky(system, lam)
         weight = torch.cholesky_solve((xc.T @ yc).to(factor.dtype), factor).to(xc.dtype)
         return RidgeSolution(weight=weight, dual_basis=None, dual_coef=None, gram=gram)
-    gram = xc @ xc.T
+    gram = row_gram(xc)
     system = gram.clone()
     system.diagonal().add_(lam)
     factor = _cholesky(system, lam)
@@ -137,7 +156,7 @@ def anchor_spectrum(
     n, ds = xc.shape
     if gram is None:
         gram_is_dual = ds > n
-        gram = xc @ xc.T if gram_is_dual else xc.T @ xc
+        gram = row_gram(xc if gram_is_dual else xc.T)
     total = float(torch.diagonal(gram).sum())
     if total == 0.0:
         raise SafeSteerError("anchor activations have zero variance; use varied anchor prompts.")
@@ -159,49 +178,85 @@ def anchor_spectrum(
     keep = evals > max(float(evals[0]), 0.0) * 1e-12
     evals, evecs = evals[keep], evecs[:, keep]
     s = evals.sqrt()
-    other = (xc.to(torch.float64) @ evecs if not gram_is_dual else xc.to(torch.float64).T @ evecs) / s
+    # the other factor in the anchors' precision (at least float32): its Gram, whose eigenvectors these
+    # are, was formed in that precision, so a float64 product would not make it more accurate
+    work = torch.promote_types(xc.dtype, torch.float32)
+    ev = evecs.to(work)
+    other = (xc.to(work) @ ev if not gram_is_dual else xc.to(work).T @ ev).to(torch.float64) / s
     u, v = (other, evecs) if not gram_is_dual else (evecs, other)
     return AnchorSpectrum(u=u.contiguous(), s=s, v=v.contiguous(), total_energy=total, exact=exact)
 
 
-def ridge_loo_errors(spectrum: AnchorSpectrum, yc: torch.Tensor, lams: torch.Tensor) -> torch.Tensor:
+def spectral_targets(spectrum: AnchorSpectrum, yc: torch.Tensor) -> torch.Tensor:
+    """``Z = U^T Yc [r, Dt]`` in the targets' precision (at least float32): the centred targets in the
+    anchors' left singular basis.
+
+    Formed once per fit and passed to :func:`ridge_loo_errors` and :func:`ridge_from_spectrum`, which
+    otherwise form it themselves (one of the three ``N r Dt`` products of an automatic fit).
+    """
+    work = torch.promote_types(yc.dtype, torch.float32)
+    return spectrum.u.to(work).T @ yc.to(work)
+
+
+def ridge_loo_errors(spectrum: AnchorSpectrum, yc: torch.Tensor, lams: torch.Tensor,
+                     z: torch.Tensor | None = None) -> torch.Tensor:
     """Leave-one-out squared error ``sum_i ||y_i - y_hat_{-i}(x_i)||^2`` of centred ridge, per lambda.
 
     Closed form on the spectrum: the hat matrix is ``H = U diag(f) U^T``, ``f = s^2 / (s^2 + lam)``,
     and the LOO residual of row i is ``r_i / (1 - h_ii)`` with ``r = Yc - H Yc`` (the anchors' mean
-    is not refitted per left-out row). With ``Z = U^T Yc``, ``P = Yc Z^T`` and ``Q = Z Z^T``:
-    ``||r_i||^2 = ||y_i||^2 - 2 sum_j f_j U_ij P_ij + (U F Q F U^T)_ii``, so each lambda costs
-    ``O(N r^2)`` and never touches ``Dt``. Returns ``[len(lams)]`` float64.
+    is not refitted per left-out row). With ``Z = U^T Yc`` (:func:`spectral_targets`; pass it as ``z``
+    to reuse it), ``Y_perp = Yc - U Z`` (what the spectrum cannot fit) and ``g = 1 - f = lam / (s^2 + lam)``,
+    ``r_i = y_perp_i + (U diag(g) Z)_i``, so::
+
+        ||r_i||^2 = ||y_perp_i||^2 + 2 sum_j g_j U_ij P_ij + (U G Q G U^T)_ii,   P = Y_perp Z^T, Q = Z Z^T
+
+    No term cancels against ``||y_i||^2`` (``Y_perp`` is formed explicitly, and the other two carry the
+    shrinkage ``g``), so the ``N r Dt`` products (``Z``, ``U Z``, ``P``) and the per-lambda ``O(N r^2)``
+    quadratic term run in the targets' precision (float32 for float32 targets) and still resolve LOO
+    differences far below float32's epsilon relative to ``||Yc||^2``; the sums run in float64.
+    Returns ``[len(lams)]`` float64.
     """
-    u, y = spectrum.u, yc.to(torch.float64)
-    z = u.T @ y
-    p, q = y @ z.T, z @ z.T
-    y_sq = (y * y).sum(1)
-    s2 = spectrum.s ** 2
-    out = torch.empty(len(lams), dtype=torch.float64)
-    for i, lam in enumerate(lams.tolist()):
-        f = s2 / (s2 + lam)
-        uf = u * f
-        h = (u * uf).sum(1)
-        resid_sq = y_sq - 2.0 * (uf * p).sum(1) + ((uf @ q) * uf).sum(1)
-        out[i] = (resid_sq.clamp_min(0.0) / (1.0 - h).clamp_min(1e-12) ** 2).sum()
+    work = torch.promote_types(yc.dtype, torch.float32)
+    u_w, y = spectrum.u.to(work), yc.to(work)
+    z = spectral_targets(spectrum, yc) if z is None else z.to(work)
+    y_perp = y - u_w @ z                                                # [N, Dt]
+    y_perp_sq = (y_perp * y_perp).sum(1, dtype=torch.float64)
+    p_perp = (y_perp @ z.T).to(torch.float64)                           # [N, r]
+    del y_perp
+    q_w = z @ z.T                                                       # [r, r]
+    u = spectrum.u
+    s2 = spectrum.s.unsqueeze(1) ** 2
+    lam_row = lams.to(torch.float64).unsqueeze(0)
+    g = lam_row / (s2 + lam_row)                                        # [r, L]
+    h = (u * u) @ (s2 / (s2 + lam_row))                                 # [N, L] hat diagonals
+    cross = (u * p_perp) @ g                                            # [N, L]
+    g_w = g.to(work)
+    out = torch.empty(g.shape[1], dtype=torch.float64)
+    for i in range(g.shape[1]):
+        ug = u_w * g_w[:, i]
+        quad = ((ug @ q_w) * ug).sum(1, dtype=torch.float64)
+        resid_sq = y_perp_sq + 2.0 * cross[:, i] + quad
+        out[i] = (resid_sq.clamp_min(0.0) / (1.0 - h[:, i]).clamp_min(1e-12) ** 2).sum()
     return out
 
 
 def ridge_from_spectrum(spectrum: AnchorSpectrum, xc: torch.Tensor, yc: torch.Tensor, lam: float,
-                        dual: bool) -> RidgeSolution:
+                        dual: bool, z: torch.Tensor | None = None) -> RidgeSolution:
     """Ridge at one ``lam`` from the spectrum: ``W = V diag(s / (s^2 + lam)) U^T Yc``.
 
     ``dual`` stores ``dual_basis = Xc``, ``dual_coef = U diag(1 / (s^2 + lam)) U^T Yc`` (so that
-    ``Xc^T coef = W``, as ``Xc^T U = V diag(s)``), never forming ``[Ds, Dt]``.
+    ``Xc^T coef = W``, as ``Xc^T U = V diag(s)``), never forming ``[Ds, Dt]``. ``z``: ``U^T Yc`` if
+    already formed (:func:`spectral_targets`). The final ``N r Dt`` (or ``Ds r Dt``) product runs in the
+    anchors' precision (at least float32), the precision the map is stored in.
     """
-    z = spectrum.u.T @ yc.to(torch.float64)
+    z = (spectral_targets(spectrum, yc) if z is None else z).to(torch.float64)
     s2 = spectrum.s ** 2
     gram = torch.empty(0)
+    work = torch.promote_types(xc.dtype, torch.float32)
     if dual:
-        coef = spectrum.u @ (z / (s2 + lam).unsqueeze(1))
+        coef = spectrum.u.to(work) @ (z / (s2 + lam).unsqueeze(1)).to(work)
         return RidgeSolution(weight=None, dual_basis=xc, dual_coef=coef.to(xc.dtype), gram=gram)
-    weight = spectrum.v @ (z * (spectrum.s / (s2 + lam)).unsqueeze(1))
+    weight = spectrum.v.to(work) @ (z * (spectrum.s / (s2 + lam)).unsqueeze(1)).to(work)
     return RidgeSolution(weight=weight.to(xc.dtype), dual_basis=None, dual_coef=None, gram=gram)
 
 

@@ -29,7 +29,8 @@ import torch
 from ..directions.direction import SafetyDirection, calibrate_gates, cosine, gates_from_scores
 from ..errors import DimensionMismatchError, SafeSteerError, printable
 from ..files.format import MAX_DIM, FileHeader, decode_json, encode_json, read_safesteer_file, write_safesteer_file
-from .linalg import anchor_spectrum, principal_basis, procrustes_solve, ridge_from_spectrum, ridge_loo_errors, ridge_solve
+from .linalg import (anchor_spectrum, principal_basis, procrustes_solve, ridge_from_spectrum, ridge_loo_errors, ridge_solve,
+                     spectral_targets)
 from ..directions.metrics import r_squared
 from .mlp_map import MLPMap, MLPTrainConfig, default_hidden, train_mlp_map
 from .transport_report import TransportReport, TransportRow
@@ -438,12 +439,13 @@ def _auto_ridge(xc: torch.Tensor, yc: torch.Tensor, lam_mode: str, max_rank: int
     unit = float(torch.linalg.vector_norm(xc)) ** 2 / xc.shape[1] if lam_mode == "relative" else 1.0
     spectrum = anchor_spectrum(xc, max_rank=max_rank, seed=seed)
     rel = torch.tensor(AUTO_LAMS, dtype=torch.float64)
-    errors = ridge_loo_errors(spectrum, yc, rel * unit)
+    z = spectral_targets(spectrum, yc)  # shared by the LOO curve and the final map
+    errors = ridge_loo_errors(spectrum, yc, rel * unit, z=z)
     best = int(torch.argmin(errors))
     total = float((yc.to(torch.float64) ** 2).sum())
     lam_abs = float(rel[best]) * unit
     dual = xc.shape[0] < xc.shape[1]
-    solution = ridge_from_spectrum(spectrum, xc, yc, lam_abs, dual=dual)
+    solution = ridge_from_spectrum(spectrum, xc, yc, lam_abs, dual=dual, z=z)
     settings = {
         "lam": AUTO, "lam_selected": float(rel[best]), "lam_absolute": lam_abs,
         "loo_r2": 1.0 - float(errors[best]) / total if total > 0 else None,
