@@ -248,8 +248,7 @@ class PipelineSteering:
         sites: blocks to edit. stream: "img", "txt" or "both".
         clock: the sigma window. on_call: called with ``(step, sigma)`` before each planned call.
         expert: which of the pipeline's transformers to hook (``"transformer"``, or ``"transformer_2"``,
-            Wan 2.2's low-noise expert); ``report()`` keys of a ``transformer_2`` are prefixed
-            ``"transformer_2/"``.
+            Wan 2.2's low-noise expert; ``SteeringHandle.report()`` prefixes its sites ``"transformer_2/"``).
     """
 
     def __init__(self, pipe: Any, info: TransformerInfo, planner: Any, sites: tuple[Site, ...], stream: str,
@@ -262,9 +261,7 @@ class PipelineSteering:
         self.on_call = on_call
         self.name = HOOK_PREFIX + uuid.uuid4().hex
         self.state: CallState | None = None
-        prefix = "" if expert == "transformer" else f"{expert}/"
-        self.edits: dict[str, int] = {prefix + str(s): 0 for s in sites}
-        self._edit_key = {str(s): prefix + str(s) for s in sites}
+        self.edits: dict[str, int] = {str(s): 0 for s in sites}
         self.calls = 0
         self._names = _param_names(self.transformer)
         self._hooked: list[torch.nn.Module] = []
@@ -306,8 +303,8 @@ class PipelineSteering:
         if callable(finish):
             finish()
         for site in state.visited:
-            if site in self._edit_key:
-                self.edits[self._edit_key[site]] += 1
+            if site in self.edits:
+                self.edits[site] += 1
         if getattr(state.plan, "is_identity", False):
             return
         missing = [str(s) for s in self.sites if str(s) not in state.visited]

@@ -55,7 +55,8 @@ class SteeringHandle:
         """Planned calls and, per site, the calls in which its block was edited (or recorded)."""
         edits: dict[str, int] = {}
         for part in self._parts:
-            edits.update(part.edits)
+            prefix = "" if part.expert == "transformer" else f"{part.expert}/"      # Wan 2.2's second expert
+            edits.update({prefix + site: n for site, n in part.edits.items()})
         return {"calls": sum(p.calls for p in self._parts), "edits": edits}
 
     @property
@@ -207,11 +208,11 @@ def monitor_pipeline(pipe: Any, direction: SafetyDirection, sites: str = "all", 
     """
     clock = _clock(pipe, 0.0, 1.0)
     infos = [(expert, inspect_transformer(getattr(pipe, expert))) for expert in pipeline_experts(pipe)]
-    chosen = parse_sites(sites, infos[0][1].num_double, infos[0][1].num_single)
+    chosen = {expert: parse_sites(sites, info.num_double, info.num_single) for expert, info in infos}
     cat = (category or "").strip() or ("global" if "global" in direction.categories else direction.categories[0])
     if cat not in direction.categories:
         raise SafeSteerError(f"category {cat!r} is not in the direction; it has {', '.join(direction.categories)}.")
-    log = SafetyMonitorLog(label=label or "monitor", category=cat, sites=[str(s) for s in chosen])
+    log = SafetyMonitorLog(label=label or "monitor", category=cat, sites=[str(s) for s in chosen[infos[0][0]]])
     last = {"step": None}
 
     def on_call(step: int, sigma: float) -> None:
@@ -225,8 +226,7 @@ def monitor_pipeline(pipe: Any, direction: SafetyDirection, sites: str = "all", 
             steerer = DiTSteerer(direction.select([cat]), DiTSteerConfig(mode="add", strength=1.0, streams="both",
                                                                          cond_only=False), info.hidden_size, info.context_dim)
             _conditioning_check(steerer, info)
-            own = parse_sites(sites, info.num_double, info.num_single)
-            planner = MonitorPlanner(log, steerer, info.project, info.family.text_projection_linear, own)
-            yield PipelineSteering(pipe, info, planner, own, stream, clock, on_call=on_call, expert=expert)
+            planner = MonitorPlanner(log, steerer, info.project, info.family.text_projection_linear, chosen[expert])
+            yield PipelineSteering(pipe, info, planner, chosen[expert], stream, clock, on_call=on_call, expert=expert)
 
     return SteeringHandle(_install_all(parts()), None, log)
