@@ -6,7 +6,7 @@
 # host, and the exit status is non-zero when either run fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-# name:venv:host folder:share of the host-independent modules (tests/conftest.py: "i/n" or "i,j/n").
+# name:venv:host folder:share of the host-independent modules (tests/conftest.py: "i/n").
 # Half each: CI on 1 Dec 2026 ran 27:02 (0.3.75) and 30:19 (0.33.0) with this split; giving 0.3.75 two
 # thirds made it the slower one (40:26 vs 33:37 on a loaded machine), since the real-encoder modules are
 # the heaviest host-independent ones.

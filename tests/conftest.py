@@ -14,8 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # The host matrix (scripts/test_matrix.sh) runs the suite once per ComfyUI host. Modules marked
 # ``pytestmark = pytest.mark.host_independent`` never start ComfyUI, so the matrix runs each of them on
 # one host only: SAFESTEER_INDEPENDENT_SHARD="i/n" keeps the host-independent modules whose sorted index
-# is i mod n, "i,j/n" those whose index mod n is i or j (the rest run in the other host's process).
-# Host tests always run on every host.
+# is i mod n (the rest run in the other host's process). Host tests always run on every host.
 # --------------------------------------------------------------------------------------------
 
 #: Every host fixture (comfy, host, tm, te, ui_server, ...) depends on one of these.
@@ -26,22 +25,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "host_independent: the module never starts ComfyUI; the host matrix runs it on one host")
 
 
-def independent_shard(value: str) -> tuple[frozenset[int], int]:
-    """``"i/n"`` or ``"i,j,.../n"`` -> ``({i, j, ...}, n)`` with every index in ``[0, n)``."""
+def independent_shard(value: str) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n``."""
     try:
-        indices, count_text = value.split("/")
-        wanted = frozenset(int(part) for part in indices.split(","))
-        count = int(count_text)
+        index, count = (int(part) for part in value.split("/"))
     except ValueError:
-        raise pytest.UsageError(f"SAFESTEER_INDEPENDENT_SHARD={value!r}: expected 'i/n' or 'i,j/n', e.g. '0/2' or '0,1/3'") from None
-    if not wanted or not all(0 <= i < count for i in wanted):
-        raise pytest.UsageError(f"SAFESTEER_INDEPENDENT_SHARD={value!r}: need 0 <= i < n for every index")
-    return wanted, count
+        raise pytest.UsageError(f"SAFESTEER_INDEPENDENT_SHARD={value!r}: expected 'i/n', e.g. '0/2'") from None
+    if not 0 <= index < count:
+        raise pytest.UsageError(f"SAFESTEER_INDEPENDENT_SHARD={value!r}: need 0 <= i < n")
+    return index, count
 
 
-def shard_modules(modules: set[str] | frozenset[str], wanted: frozenset[int], count: int) -> set[str]:
-    """The module names a shard keeps: those whose index in sorted order, mod ``count``, is in ``wanted``."""
-    return {name for k, name in enumerate(sorted(modules)) if k % count in wanted}
+def shard_modules(modules: set[str] | frozenset[str], index: int, count: int) -> set[str]:
+    """The module names shard ``index`` of ``count`` keeps: those whose index in sorted order is ``index`` mod ``count``."""
+    return {name for k, name in enumerate(sorted(modules)) if k % count == index}
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -59,9 +56,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     value = os.environ.get("SAFESTEER_INDEPENDENT_SHARD")
     if not value:
         return
-    wanted, count = independent_shard(value)
+    index, count = independent_shard(value)
     modules = {item.path.name for item in items if item.get_closest_marker("host_independent")}
-    elsewhere = modules - shard_modules(modules, wanted, count)
+    elsewhere = modules - shard_modules(modules, index, count)
     keep = [item for item in items if item.path.name not in elsewhere]
     dropped = [item for item in items if item.path.name in elsewhere]
     if dropped:
