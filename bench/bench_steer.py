@@ -3,9 +3,10 @@
 Tensor ``[2, 4608, 3072]`` (batch 2 = cond + uncond, 4608 tokens = 4096 image + 512 text, hidden
 3072). Reference: ``h + bias`` with a ``[3072]`` bias, the cheapest elementwise op that reads the
 activation once and writes a new one. Every mode is timed against it interleaved (``common.compare``:
-``repeats`` ratios, each the median over ``rounds`` rounds), and once more with a competing busy process
-(``busy``: one spinning Python subprocess per CPU thread torch uses) to show that no mode collapses under
-load. Memory is reported in units of one activation tensor: ``peak_tensors`` is the steer's whole peak
+``repeats`` ratios, each the median over ``rounds`` rounds), then again next to a competing busy process
+(``busy``: one spinning Python subprocess, the same targets), and on a saturated CPU (``saturated``: one
+spinner per thread torch uses, so every parallel region's barrier waits for a descheduled thread) against
+a looser "no collapse" bound (``SATURATED_TARGET``; the chunked path once measured 35x there). Memory is reported in units of one activation tensor: ``peak_tensors`` is the steer's whole peak
 (its output counts as one), ``peak_extra_tensors`` that peak minus the plain add's (which also allocates
 one output); the target bounds the latter by one tensor.
 
@@ -29,6 +30,8 @@ K = 6
 STRENGTH = [1.0, 0.5, 2.0, 1.5, 0.8, 1.2]
 MODES = ("add", "gated", "project_out")
 TARGETS = {"add": 1.1, "gated": 1.5, "project_out": 1.5}
+#: on a saturated CPU a mode must not collapse: within this many plain adds (which are slowed alike)
+SATURATED_TARGET = 3.0
 CHECK_TOKENS = 512
 TOL = 1e-4
 
@@ -80,7 +83,9 @@ def run(device: torch.device, dtype: torch.dtype = torch.float32, shape: tuple[i
     fns = {"plain": lambda: hidden + bias, **{mode: (lambda op=op: op(hidden)) for mode, op in ops.items()}}
     loads = [("none", 0)]
     if busy and device.type == "cpu":
-        loads.append(("busy", torch.get_num_threads()))
+        loads.append(("busy", 1))
+        if torch.get_num_threads() > 1:
+            loads.append(("saturated", torch.get_num_threads()))
     add_peak = peak_extra_bytes(lambda: hidden + bias, device)
     peaks = {mode: peak_extra_bytes(lambda op=op: op(hidden), device) for mode, op in ops.items()}
     gated_fraction = float((ops["gated"](hidden) != hidden).any(-1).float().mean())
@@ -99,7 +104,8 @@ def run(device: torch.device, dtype: torch.dtype = torch.float32, shape: tuple[i
                 "threads": torch.get_num_threads(), **stats[mode], "steer_s": stats[mode]["seconds"],
                 "plain_add_s": stats[mode]["reference_seconds"],
                 "peak_tensors": peaks[mode] / tensor_bytes, "peak_extra_tensors": (peaks[mode] - add_peak) / tensor_bytes,
-                "target_ratio": TARGETS[mode], "target_peak_extra_tensors": 1.0,
+                "target_ratio": max(TARGETS[mode], SATURATED_TARGET) if load == "saturated" else TARGETS[mode],
+                "target_peak_extra_tensors": 1.0,
             }
             if mode == "gated":
                 row["gated_fraction"] = gated_fraction

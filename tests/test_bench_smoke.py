@@ -12,6 +12,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import bench_steer  # noqa: E402
 from bench.common import peak_extra_bytes  # noqa: E402
 
 
@@ -39,12 +40,18 @@ def test_quick_benchmark_run_writes_every_row(tmp_path: Path) -> None:
     sae = [r for r in rows if r["bench"].startswith("sae_")]
     assert [r["mode"] for r in ridge] == ["lam=auto", "lam=0.01"] and all(r["ratio"] > 0 for r in ridge)
     assert ridge[0]["lam"] == "auto" and ridge[0]["solve"]
+    threads = data["machine"]["threads"]
+    fp32_loads = ("none", "busy", "saturated") if threads > 1 else ("none", "busy")
     assert [(r["mode"], r["dtype"], r["load"]) for r in steer] == [
-        (m, dt, load) for dt, loads in (("float32", ("none", "busy")), ("bfloat16", ("none",)))
+        (m, dt, load) for dt, loads in (("float32", fp32_loads), ("bfloat16", ("none",)))
         for load in loads for m in ("add", "gated", "project_out")]
     for row in steer:
         assert row["ratio_min"] <= row["ratio"] <= row["ratio_max"] and len(row["repeat_ratios"]) == row["repeats"]
         assert row["peak_tensors"] >= 0.99  # the output tensor is always allocated
+    # one spinner next to the steer ("busy", the quiet targets), one per torch thread ("saturated", no collapse)
+    assert [r["busy_processes"] for r in steer if r["dtype"] == "float32"] == [
+        {"none": 0, "busy": 1, "saturated": threads}[load] for load in fp32_loads for _ in range(3)]
+    assert all(r["target_ratio"] == bench_steer.SATURATED_TARGET for r in steer if r["load"] == "saturated")
     for row in steer:
         if row["load"] == "none":
             assert all(row["cuda_check"][k] for k in ("allclose", "untouched_bit_identical"))
