@@ -205,7 +205,7 @@ def _probe(model: Any, log: list[dict[str, Any]]) -> Any:
 def run(device: torch.device, dtype: torch.dtype = torch.float32, latent: tuple[int, ...] = LATENT,
         text_tokens: int = TEXT_TOKENS, hidden: int = HIDDEN, double: int = DOUBLE, single: int = SINGLE,
         rounds: int = 3, modes: tuple[str, ...] = MODES, threads: int | None = 2,
-        target_ratio: float | None = 1.05, repeats: int = 3) -> list[dict[str, Any]]:
+        target_ratio: float | None = 1.05, repeats: int = 5) -> list[dict[str, Any]]:
     """Rows (one per mode) for steered vs unsteered 1-step KSampler calls; ``threads`` sets torch's CPU
     threads for the run (restored after; None leaves them)."""
     previous_threads = torch.get_num_threads()

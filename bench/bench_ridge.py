@@ -17,7 +17,7 @@ import steering_core as sc
 from .common import compare
 
 
-def run(device: torch.device, n: int = 3000, dim: int = 4096, repeats: int = 3, rounds: int = 1) -> list[dict[str, Any]]:
+def run(device: torch.device, n: int = 3000, dim: int = 4096, repeats: int = 5, rounds: int = 1) -> list[dict[str, Any]]:
     gen = torch.Generator().manual_seed(0)
     latent = torch.randn(n, 256, generator=gen)
     source = (latent @ torch.randn(256, dim, generator=gen) + 0.5 * torch.randn(n, dim, generator=gen)).to(device)

@@ -41,8 +41,11 @@ from ..validation import as_float_tensor
 MODES: tuple[str, ...] = ("add", "gated", "project_out", "ablate")
 GATE_SCOPES: tuple[str, ...] = ("token", "sequence")
 # Bytes of activation per fused chunk: inside a server CPU's last-level cache and a GPU's L2 (H100/H200:
-# 50-60 MiB), and large enough that a [2, 4608, 3072] fp32 activation is 7 chunks. Measured on a 2-core VM
-# under 10x oversubscription: 4 MiB chunks 10x a plain add, 16 MiB 1.9x, the same as one thread per half.
+# 50-60 MiB), and large enough that a [2, 4608, 3072] fp32 activation is 7 chunks. Few chunks because each
+# is a parallel region whose barrier, on a loaded CPU, waits for a descheduled thread: 1 MiB chunks once
+# measured 35x a plain add under load (bench/bench_steer.py's "saturated" rows show today's figure). Two
+# single-threaded workers pulling 1-4 MiB chunks from a queue (L2-sized, no barriers) measured slower
+# still: 1.75-2.1x quiet, 1.8-3.3x busy, on the 2-core VM (2026-12-01).
 _CHUNK_BYTES = 16 << 20
 
 
