@@ -219,6 +219,44 @@ def test_linear_map_and_a_noise_category_against_numpy(tmp_path: Path) -> None:
     assert abs(noise.cosine) < 0.6
 
 
+def test_safe_prompts_as_anchors_give_the_map_the_directions_it_lacked() -> None:
+    """Anchors that span everything but the category axes: the map cannot learn the map along them, so the
+    transported direction misses; the training pairs' safe prompts (benign, on those axes) complete the span
+    and the fitted map becomes the exact one, so the transported direction is unit(v_s M)."""
+    table, pairs, anchors = synthetic_world(seed=4, n_pairs=80)
+    rng = np.random.default_rng(5)
+    axes = np.stack([unit(diff_of_means(table, pairs[c])) for c in pairs])            # [3, 16]
+    q = np.linalg.qr(axes.T)[0]                                                         # their span, orthonormal
+    for a in anchors:                                                                   # anchors: none of it
+        table[a] = (table[a] - q @ (q.T @ table[a])).astype(np.float32)
+    m = rng.normal(size=(16, 16)) / 4.0
+    target_table = mapped(table, m)
+    label_runs = {}
+    for flag in (False, True):
+        report = sc.transfer_report(TableEncoder("src", table), TableEncoder("tgt", target_table), pairs, anchors,
+                                    map_kind="ridge", lam=1e-10, test_fraction=0.3, seed=0, agreement=False,
+                                    safe_prompts_as_anchors=flag)
+        label_runs[flag] = report
+    train, held = check_split(label_runs[True], pairs)
+    held_prompts = {x for c in pairs for p in held[c] for x in (p.safe, p.unsafe)}
+    added = {p.safe for c in pairs for p in train[c]} - held_prompts
+    assert label_runs[False].settings["n_anchors"] == len(anchors)
+    assert label_runs[True].settings["n_anchors"] == len(anchors) + len(added)
+    assert label_runs[True].settings["safe_prompts_as_anchors"] is True
+    assert any("safe prompts of the training pairs" in n for n in label_runs[True].notes)
+    for c in pairs:
+        exact = unit(diff_of_means(table, train[c]) @ m)
+        for flag, report in label_runs.items():
+            moved = report.directions[f"transferred:{report.sources[0]}"]
+            got = moved.vectors[moved.index(c)].numpy().astype(np.float64)
+            if flag:
+                np.testing.assert_allclose(got, exact, atol=1e-4)
+            else:
+                assert abs(got @ exact) < 0.9          # the axis part of the direction was not carried
+        row_on, row_off = label_runs[True].row(c), label_runs[False].row(c)
+        assert row_on.transferred_auroc > row_off.transferred_auroc
+
+
 def test_several_sources_markdown_json_png_and_determinism(tmp_path: Path) -> None:
     table, pairs, anchors = synthetic_world(seed=3, n_pairs=40, categories=("a", "b"))
     rng = np.random.default_rng(5)

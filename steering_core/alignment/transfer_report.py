@@ -348,6 +348,7 @@ def transfer_report(
     shuffle_anchors: bool = False,
     agreement: bool = True,
     cache: str | os.PathLike[str] | None = None,
+    safe_prompts_as_anchors: bool = False,
 ) -> TransferReport:
     """Measure how safety directions transfer from source encoder(s) into a target encoder.
 
@@ -369,6 +370,9 @@ def transfer_report(
         agreement: measure each source direction's score agreement (cross-fitted; costs 5 extra map fits).
         cache: optional folder of pooled encodings (:mod:`steering_core.encoders.pooled_cache`): each encoder's vectors of this
             prompt set are read from it when present, else encoded and written there.
+        safe_prompts_as_anchors: also fit the map on the *safe* prompt of every training pair (benign prompts
+            on the categories' own subjects, so the map sees the variation the directions live in; the target
+            still sees no unsafe prompt, and no held-out prompt joins the anchors).
 
     Returns:
         A :class:`TransferReport` (markdown table, PNG plot, JSON dict). See the module docstring for
@@ -399,6 +403,11 @@ def transfer_report(
     train_g = {**({GLOBAL: [p for c in categories for p in train[c]]} if with_global else {}), **train}
     held_g = {**({GLOBAL: [p for c in categories for p in held[c]]} if with_global else {}), **held}
     pair_prompts = [x for c in categories for p in train[c] + held[c] for x in (p.safe, p.unsafe)]
+    shipped_anchors = len(anchor_list)
+    if safe_prompts_as_anchors:
+        held_prompts = {x for c in categories for p in held[c] for x in (p.safe, p.unsafe)}
+        anchor_list = list(dict.fromkeys(anchor_list + [p.safe for c in categories for p in train[c]
+                                                        if p.safe not in held_prompts]))
     everything = list(dict.fromkeys(anchor_list + pair_prompts))
 
     source_labels = _labels(sources)
@@ -431,6 +440,9 @@ def transfer_report(
     notes: list[str] = []
     if dropped:
         notes.append(f"{dropped} held-out pair(s) dropped because a prompt of theirs is also a training prompt.")
+    if safe_prompts_as_anchors:
+        notes.append(f"anchors: {shipped_anchors} given + {len(anchor_list) - shipped_anchors} safe prompts of the "
+                     "training pairs (benign; no held-out prompt).")
     anchor_set = set(anchor_list)
     in_anchors = sum(1 for c in categories for p in held[c] for x in (p.safe, p.unsafe) if x in anchor_set)
     if in_anchors:
@@ -493,7 +505,8 @@ def transfer_report(
     settings = {"map_kind": map_kind, "lam": lam, "pooling": pooling, "k": k, "test_fraction": test_fraction, "seed": seed,
                 "shuffle_anchors": shuffle_anchors, "target_pooling": encoder_pooling(target_encoder, pooling),
                 "source_poolings": [encoder_pooling(e, pooling) for e in sources],
-                "n_anchors": len(anchor_list), "categories": categories,
+                "n_anchors": len(anchor_list), "safe_prompts_as_anchors": safe_prompts_as_anchors,
+                "categories": categories,
                 "target_layer": str(getattr(target_encoder, "layer", "")),
                 "source_layers": [str(getattr(e, "layer", "")) for e in sources]}
     split = {c: {"train": [[p.safe, p.unsafe] for p in train[c]], "held_out": [[p.safe, p.unsafe] for p in held[c]]}
