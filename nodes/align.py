@@ -13,6 +13,7 @@ from comfy_api.latest import io
 
 from steering_core import (MAP_KINDS, Alignment, LowCoverageWarning, PoorTransferWarning, SafetyDirection, fit_alignment,
                            transport_report)
+from steering_core.directions.prompts import safe_anchor_prompts
 from steering_core.encoders.base import encode_pooled, encoder_pooling
 
 from .clip_encoder import ComfyTextEncoder
@@ -20,6 +21,9 @@ from .common import (LAM_AUTO_TOOLTIP, MAX_ANCHORS_TOOLTIP, POOLING_OPTIONS, POO
                      node_lam, progress_bar)
 from .types import CATEGORY, AlignmentType, SafetyDirectionType
 
+SAFE_PROMPTS_TOOLTIP = ("Also fit the map on the safe prompt of every shipped pair (benign prompts on the six categories' "
+                        "subjects, no unsafe prompt): the map then sees the variation safety directions live in. On real "
+                        "encoder pairs this raised transferred AUROC by 0.005-0.03 (README, Real cross-model transfer).")
 _CACHE: "OrderedDict[str, Alignment]" = OrderedDict()
 _CACHE_SIZE = 8
 
@@ -60,15 +64,19 @@ class AlignCrossModel(io.ComfyNode):
                 io.Boolean.Input("lam_auto", default=False, optional=True, tooltip=LAM_AUTO_TOOLTIP),
                 io.Int.Input("max_anchors", default=0, min=0, max=100000, optional=True,
                              tooltip=MAX_ANCHORS_TOOLTIP + " Drawn with seed 0."),
+                io.Boolean.Input("safe_prompts", default=False, optional=True, tooltip=SAFE_PROMPTS_TOOLTIP),
             ],
             outputs=[AlignmentType.Output(display_name="alignment"), io.String.Output(display_name="report")],
         )
 
     @classmethod
     def execute(cls, source_clip: Any, target_clip: Any, map_kind: str, lam: float, pooling: str,
-                anchors: str = "", lam_auto: bool = False, max_anchors: int = 0) -> io.NodeOutput:
+                anchors: str = "", lam_auto: bool = False, max_anchors: int = 0, safe_prompts: bool = False) -> io.NodeOutput:
         available = benign_prompts(anchors)
         prompts = anchor_subset(available, max_anchors)
+        n_drawn = len(prompts)
+        if safe_prompts:
+            prompts = list(dict.fromkeys(prompts + safe_anchor_prompts()))
         lam_value = node_lam(lam, lam_auto)
         source = ComfyTextEncoder(source_clip)
         target = ComfyTextEncoder(target_clip)
@@ -91,9 +99,10 @@ class AlignCrossModel(io.ComfyNode):
                 _CACHE.popitem(last=False)
         _CACHE.move_to_end(key)
         r2 = alignment.held_out_r2
-        drawn = f" (a seeded random {len(prompts)} of {len(available)})" if len(prompts) < len(available) else ""
+        drawn = f" (a seeded random {n_drawn} of {len(available)})" if n_drawn < len(available) else ""
+        added = f" + {len(prompts) - n_drawn} safe prompts of the shipped pairs" if safe_prompts else ""
         report = (f"{alignment.kind} map {alignment.source_dim}-d ({alignment.source_model}) -> {alignment.target_dim}-d "
-                  f"({alignment.target_model}) on {len(prompts)} benign anchors{drawn} ({source_pooling} -> "
+                  f"({alignment.target_model}) on {n_drawn} benign anchors{drawn}{added} ({source_pooling} -> "
                   f"{target_pooling} pooling){_lam_text(alignment)}; held-out R^2 "
                   f"{'n/a' if r2 is None else f'{r2:.3f}'}")
         return io.NodeOutput(alignment, report)

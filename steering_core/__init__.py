@@ -39,7 +39,7 @@ from .directions.metrics import auroc, calibrate_threshold, projection_scores, r
 from .alignment.mlp_map import MLPTrainConfig
 from .directions.pooling import pool
 from .sae.activation_shards import ShardDataset, ShardWriter
-from .directions.prompts import CATEGORIES, PromptPair, all_category_pairs, anchor_prompts, category_pairs, read_prompt_pairs, read_prompts, sample_prompts, sample_prompts_and_rest, split_pairs
+from .directions.prompts import CATEGORIES, PromptPair, all_category_pairs, anchor_prompts, category_pairs, read_prompt_pairs, read_prompts, safe_anchor_prompts, sample_prompts, sample_prompts_and_rest, split_pairs
 from .sae.routing import SiteScore, rank_sites, ranking_markdown
 from .sae.autoencoder import SafetyFeatures, SparseAutoencoder
 from .sae.adapt import AdaptReport, adapt_decoder
@@ -60,7 +60,7 @@ __all__ = [
     "SteeringConfig", "SteeringOp", "TransportReport", "TransportRow", "WrongFileKindError", "all_category_pairs",
     "anchor_prompts", "auroc", "calibrate_gates", "calibrate_threshold", "category_pairs", "cosine", "direction_auroc",
     "estimate_category_directions", "estimate_direction", "fit_alignment", "load", "orthogonalize_categories", "pool",
-    "projection_scores", "r_squared", "read_prompt_pairs", "read_prompts", "sample_prompts", "sample_prompts_and_rest", "split_pairs", "steer",
+    "projection_scores", "r_squared", "read_prompt_pairs", "read_prompts", "safe_anchor_prompts", "sample_prompts", "sample_prompts_and_rest", "split_pairs", "steer",
     "transport_report",
     "universal_direction",
     # sparse autoencoders (SafeDIG path)

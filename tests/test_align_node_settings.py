@@ -16,7 +16,7 @@ import pytest
 import torch
 from test_nodes_graph import ANCHORS as GRAPH_ANCHORS
 
-from steering_core import category_pairs, fit_alignment, sample_prompts, transfer_report
+from steering_core import CATEGORIES, category_pairs, fit_alignment, sample_prompts, transfer_report
 from steering_core.encoders.base import encode_pooled, encoder_pooling
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -76,6 +76,21 @@ def test_align_node_lam_auto_and_max_anchors_equal_the_core_fit(comfy, clips) ->
     assert torch.equal(default.transform(probe), old.transform(probe))
     assert default.settings["lam"] == 0.01 and "lam_selected" not in default.settings
     assert f"on {len(ANCHORS)} benign anchors (" in default_report and ", lam 0.01;" in default_report
+
+
+def test_align_node_safe_prompts_adds_the_shipped_safe_prompts(comfy, clips) -> None:
+    """``safe_prompts``: the map is the core fit on the drawn anchors followed by every shipped pair's safe prompt."""
+    source, target = (comfy_encoder(comfy, c) for c in clips)
+    alignment, report = node(comfy, "SafeSteerAlignCrossModel").execute(
+        *clips, "procrustes", 0.01, "auto", anchors="\n".join(ANCHORS), max_anchors=N, safe_prompts=True).result
+    safe = [p.safe for c in CATEGORIES for p in category_pairs(c)]
+    prompts = list(dict.fromkeys(sample_prompts(ANCHORS, N, seed=0) + safe))
+    assert len(prompts) == N + len(set(safe)) and not set(safe) & set(ANCHORS)
+    reference = fit_alignment(pooled(source, prompts), pooled(target, prompts), "procrustes")
+    for key, value in reference.params.items():
+        assert torch.equal(alignment.params[key], value), key
+    assert f"on {N} benign anchors (a seeded random {N} of {len(ANCHORS)}) + {len(set(safe))} safe prompts" in report
+    assert alignment.diagnostics["n_anchors"] == len(prompts)
 
 
 def test_align_node_refuses_too_few_anchors(comfy, clips) -> None:

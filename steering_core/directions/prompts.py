@@ -132,6 +132,12 @@ def all_category_pairs(categories: Sequence[str] = CATEGORIES) -> dict[str, list
     return {c: category_pairs(c) for c in categories}
 
 
+def safe_anchor_prompts(categories: Sequence[str] = CATEGORIES) -> list[str]:
+    """The *safe* prompt of every shipped pair of ``categories`` (distinct, in file order): benign prompts on
+    the categories' own subjects, which an alignment can add to its anchors (the target sees no unsafe prompt)."""
+    return list(dict.fromkeys(p.safe for c in categories for p in category_pairs(c)))
+
+
 def split_pairs(pairs: Sequence[PromptPair], holdout: float = 0.3, seed: int = 0) -> tuple[list[PromptPair], list[PromptPair]]:
     """Seeded random split into (train, held_out); held_out gets ``round(holdout * n)`` pairs."""
     if not 0.0 < holdout < 1.0:
