@@ -336,6 +336,9 @@ def test_minilm_last_layer_to_layer3(minilm, minilm_report) -> None:
         w = moved.vectors[moved.index(c)].double().numpy()
         assert report.row(c).transferred_auroc == pytest.approx(auroc_pairs(safe @ w, unsafe @ w),
                                                               abs=one_pair(len(safe), len(unsafe)))
+    # the validation ratio is measured on every row, from the training pairs alone (21 per category: 15 / 6)
+    for row in report.rows:
+        assert row.n_validation == (36 if row.category == sc.GLOBAL else 6) and 0.0 <= row.sources[0].val_ratio <= 2.0
     # a real signal survives the transfer (loose: 30 pairs per category, 240 anchors)
     assert np.mean([r.native_auroc for r in report.rows]) >= 0.75
     assert np.mean([r.transferred_auroc for r in report.rows]) >= 0.7
