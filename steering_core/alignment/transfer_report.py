@@ -233,7 +233,7 @@ class TransferReport:
                 "transferred; cos: cosine(transferred, native); coverage: share of the source direction inside the "
                 "anchors' principal subspace; agreement: cross-fitted rank correlation of source and transported scores "
                 "on benign anchors"
-                + ("." if not s.get("validation", False) else
+                + ("; val ratio: not measured (n/a)." if not s.get("validation", False) else
                    f"; val ratio: transferred / source AUROC on a validation split of the training pairs (held-out pairs "
                    f"untouched; the same map), which tracks transfer on real encoder pairs; a mean below {LOW_VAL_RATIO} "
                    "warns."))
