@@ -7,6 +7,7 @@ from typing import Any
 from comfy_api.latest import io
 
 from steering_core import MAP_KINDS, transfer_report
+from steering_core.alignment.transfer_report import LOW_VAL_RATIO
 from steering_core.errors import SafeSteerError
 from steering_core.evidence.plots import to_comfy_image
 
@@ -29,7 +30,10 @@ class SafetyTransferReport(io.ComfyNode):
                         "the source and natively in the target on the training pairs; carry the source direction into "
                         "the target with a map fitted on benign anchors only; report per category the cosine "
                         "(transferred, native) and the held-out AUROC of the native, transferred and universal (SVD of "
-                        "native + transferred) directions, as a markdown table, a bar chart and JSON.",
+                        "native + transferred) directions, and the validation ratio (transferred / source AUROC on a "
+                        "validation split of the training pairs, which tracks transfer), as a markdown table, a bar chart "
+                        f"and JSON. A mean validation ratio below {LOW_VAL_RATIO} puts a WARNING line at the top of the "
+                        "table text.",
             inputs=[
                 io.Clip.Input("source_clip", tooltip="Encoder the direction is estimated in and transferred from."),
                 io.Clip.Input("target_clip", tooltip="Encoder the direction is transferred into; every AUROC except "

@@ -38,7 +38,6 @@ from steering_core.encoders.base import EncodedPrompts, encoder_pooling  # noqa:
 from steering_core.encoders.pooled_cache import cached_pooled  # noqa: E402
 from steering_core.directions.prompts import CATEGORIES, anchor_prompts, category_pairs, sample_prompts  # noqa: E402
 from steering_core.transfer_cli import _EncoderCache  # noqa: E402
-from steering_core.alignment.transfer_report import split_categories  # noqa: E402
 
 DEFAULT_PAIRS = ("smollm2:16>minilm", "smollm2:16>e5", "minilm>e5", "e5>minilm")  # SmolLM2 at its default layer
 
@@ -78,22 +77,6 @@ def pool_all(cache: _EncoderCache, spec: str, prompts: list[str], folder: Path, 
                        vectors={p: vectors[i] for i, p in enumerate(prompts)})
 
 
-def validation_ratios(src: PooledTable, tgt: PooledTable, pairs: dict, anchors: list[str], map_kind: str, seed: int,
-                      control: bool, test_fraction: float = 0.3) -> dict[str, float]:
-    """Per category, the transferred / source AUROC measured on a validation split of the *training* pairs.
-
-    The outer split (``seed``, ``test_fraction``) is redone and only its training pairs are used: they are split
-    again the same way, the source direction is estimated on the inner training part, carried by the same map
-    (fitted on the same anchors, so the same map) and scored on the inner validation part in both spaces. The
-    held-out test pairs behind the table's AUROCs are never touched, so this is a diagnostic a user can compute
-    from the pairs the source direction was learned from (encoded by both models) and the benign anchors.
-    """
-    train, _, _ = split_categories(pairs, test_fraction, seed)
-    inner = transfer_report(src, tgt, train, anchors, map_kind=map_kind, seed=seed, test_fraction=test_fraction,
-                            shuffle_anchors=control, agreement=False)
-    return {r.category: r.sources[0].transferred_auroc / r.sources[0].source_auroc for r in inner.rows}
-
-
 def _ms(values: list[float]) -> str:
     vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:
@@ -115,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default=None, help="pooled-encoding cache folder (default: OUT/cache)")
     parser.add_argument("--resume", action="store_true",
                         help="keep OUT/table.json's records and skip the (pair, map, control, seed) runs it holds")
-    parser.add_argument("--validation-for", nargs="*", default=["ridge", "procrustes"],
-                        help="map kinds whose validation-split transfer ratio (val_ratio) is measured (one extra report "
-                             "each, no agreement); --resume adds it to kept records that lack it")
+    parser.add_argument("--validation-for", nargs="*", default=["ridge", "procrustes", "mlp"],
+                        help="map kinds whose validation ratio (the report's val_ratio: transferred / source AUROC on a "
+                             "validation split of the training pairs, same map) is recorded; --resume adds it to kept "
+                             "records that lack it (one report each, without agreement)")
     parser.add_argument("--no-control", action="store_true", help="skip the shuffled-anchor control")
     parser.add_argument("--control-only", action="store_true", help="run only the shuffled-anchor control")
     parser.add_argument("--merge", nargs="+", default=None, metavar="DIR",
@@ -170,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
                 if (pair, map_kind, control, seed) in done:
                     if needs_val(map_kind, control, seed):
                         started = time.perf_counter()
-                        val = validation_ratios(tables[src], tables[tgt], pairs, anchors, map_kind, seed, control)
+                        val = {r.category: r.sources[0].val_ratio for r in transfer_report(
+                            tables[src], tables[tgt], pairs, anchors, map_kind=map_kind, seed=seed,
+                            shuffle_anchors=control, agreement=False).rows}
                         for r in records:
                             if (r["pair"], r["map"], r["control"], r["seed"]) == (pair, map_kind, control, seed):
                                 r["val_ratio"] = val.get(r["category"])
@@ -179,10 +165,9 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 started = time.perf_counter()
                 rep = transfer_report(tables[src], tables[tgt], pairs, anchors, map_kind=map_kind, seed=seed,
-                                      shuffle_anchors=control, agreement=map_kind not in args.no_agreement_for)
+                                      shuffle_anchors=control, agreement=map_kind not in args.no_agreement_for,
+                                      validation=map_kind in args.validation_for)
                 m = rep.maps[0]
-                val = validation_ratios(tables[src], tables[tgt], pairs, anchors, map_kind, seed, control) \
-                    if map_kind in args.validation_for else {}
                 for r in rep.rows:
                     s = r.sources[0]
                     records.append({"pair": pair, "source": rep.sources[0], "target": rep.target, "map": map_kind,
@@ -190,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "native": r.native_auroc, "transferred": s.transferred_auroc,
                                     "universal": r.universal_auroc, "source_auroc": s.source_auroc, "cos": s.cosine,
                                     "coverage": s.coverage, "agreement": s.agreement, "r2": m["held_out_r2"],
-                                    "lam": m.get("lam_selected"), "val_ratio": val.get(r.category)})
+                                    "lam": m.get("lam_selected"), "val_ratio": s.val_ratio})
                 say(f"{pair} {map_kind}{' CONTROL' if control else ''} seed {seed}: "
                     f"{time.perf_counter() - started:.0f} s")
             text = write(Path(args.out), records, anchors, pairs)  # after every group: a long run keeps what it has
@@ -246,7 +231,7 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
     real = [r for r in records if not r["control"] and r["category"] in cats]
     lines += ["", "Which diagnostic tracks transfer? Spearman correlation with transferred / source AUROC over every "
               f"(pair, map, seed, category) point (n = {len(real)}; agreement and val_ratio where measured; val_ratio: "
-              "transferred / source AUROC on a validation split of the training pairs, see validation_ratios):", ""]
+              "transferred / source AUROC on a validation split of the training pairs, the report's val_ratio):", ""]
     for key in DIAGNOSTICS:
         rho, n = _rho(real, key)
         if n > 2:

@@ -143,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shuffle-anchors", action="store_true",
                         help="control: pair anchors at random (seeded), so transfer should fall to chance")
     parser.add_argument("--no-agreement", action="store_true", help="skip the score-agreement diagnostic (5 extra fits)")
+    parser.add_argument("--no-validation", action="store_true",
+                        help="skip the validation ratio (transferred / source AUROC on a split of the training pairs)")
     parser.add_argument("--test-fraction", type=float, default=0.3, help="share of each category's pairs held out")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and the map fit")
     parser.add_argument("--pooling", default="auto", choices=("auto", *TOKEN_POOLINGS),
@@ -168,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = transfer_report(sources, target, pairs, anchors, map_kind=args.map, test_fraction=args.test_fraction,
                                  seed=args.seed, pooling=args.pooling, k=args.k, lam=args.lam,
                                  progress=lambda msg: print(msg, file=sys.stderr), shuffle_anchors=args.shuffle_anchors,
-                                 agreement=not args.no_agreement, cache=args.cache)
+                                 agreement=not args.no_agreement, cache=args.cache, validation=not args.no_validation)
     except SafeSteerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

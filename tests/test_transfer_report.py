@@ -374,6 +374,9 @@ def test_minilm_last_layer_to_layer3(minilm, minilm_report) -> None:
         w = moved.vectors[moved.index(c)].double().numpy()
         assert report.row(c).transferred_auroc == pytest.approx(auroc_pairs(safe @ w, unsafe @ w),
                                                               abs=one_pair(len(safe), len(unsafe)))
+    # the validation ratio is measured on every row, from the training pairs alone (21 per category: 15 / 6)
+    for row in report.rows:
+        assert row.n_validation == (36 if row.category == sc.GLOBAL else 6) and 0.0 <= row.sources[0].val_ratio <= 2.0
     # a real signal survives the transfer (loose: 30 pairs per category, 240 anchors)
     assert np.mean([r.native_auroc for r in report.rows]) >= 0.75
     assert np.mean([r.transferred_auroc for r in report.rows]) >= 0.7
@@ -456,3 +459,34 @@ def test_node_in_a_comfy_graph_minilm_to_tiny_flux(comfy) -> None:
         width, height = img.size
         assert img.mode == "RGB"
     assert (width, height) == (max(820, 260 + 110 * len(rows)), 420)
+
+
+def test_node_text_shows_the_validation_ratio_and_warns_on_poor_transfer(comfy) -> None:
+    """Sixteen anchors (the node's least) carry little of a 384-d source direction into the tiny Flux encoder: the
+    node's text, as PreviewAny shows it, must open with the core's poor-transfer warning and show each category's
+    validation ratio as its JSON holds them. Same encoder nodes as the graph test above (cached by the host)."""
+    from steering_core.alignment.transfer_report import LOW_VAL_RATIO
+
+    graph = {
+        "source": {"class_type": "SafeSteerTinyTextEncoder", "inputs": {"kind": "minilm", "seed": 0}},
+        "target": {"class_type": "SafeSteerTinyTextEncoder", "inputs": {"kind": "flux", "seed": 0}},
+        "report": {"class_type": "SafeSteerTransferReport", "inputs": {
+            "source_clip": ["source", 0], "target_clip": ["target", 0], "prompt_set": "all categories",
+            "map_kind": "ridge", "test_fraction": 0.3, "seed": 0, "pooling": "mean", "lam": 0.01,
+            "pairs_per_category": 10, "anchors": "\n".join(ANCHORS[:16])}},
+        "show_table": {"class_type": "PreviewAny", "inputs": {"source": ["report", 0]}},
+        "show_json": {"class_type": "PreviewAny", "inputs": {"source": ["report", 2]}},
+    }
+    result = comfy.run(graph).raise_for_error()
+    table = result.ui("show_table")["text"][0]
+    print("\n" + table)
+    data = json.loads(result.ui("show_json")["text"][0])
+    ratios = [r["sources"][0]["val_ratio"] for r in data["rows"] if r["category"] != sc.GLOBAL]
+    mean = np.mean([v for v in ratios if v is not None])
+    assert mean < LOW_VAL_RATIO and len(data["warnings"]) == 1
+    assert f"validation ratio {mean:.2f}" in data["warnings"][0]
+    assert table.startswith(f"**WARNING**: {data['warnings'][0]}\n\n")
+    for cells, row in zip(table_rows(table), data["rows"]):
+        assert cells[0] == row["category"]
+        assert cells[-1] == ("n/a" if row["sources"][0]["val_ratio"] is None else f"{row['sources'][0]['val_ratio']:.3f}")
+        assert row["n_validation"] == (12 if row["category"] == sc.GLOBAL else 2)   # 7 training pairs: 5 / 2

@@ -47,6 +47,16 @@ def test_transfer_table_script_on_a_small_subset(tmp_path: Path) -> None:
     assert all(0.0 <= r["val_ratio"] <= 2.0 for r in real + control)
     assert np.mean([r["val_ratio"] for r in control]) < np.mean([r["val_ratio"] for r in real])
     assert "- val_ratio: " in md
+    # the report's poor-transfer warning reaches the script's output exactly for the runs whose mean validation ratio
+    # (over the categories) is below the threshold; here the real map never, a control at least once
+    from steering_core.alignment.transfer_report import LOW_VAL_RATIO
+
+    means = {(c, s): np.mean([r["val_ratio"] for r in real + control if (r["control"], r["seed"]) == (c, s)])
+             for c in (False, True) for s in (0, 1)}
+    for mean in means.values():
+        assert (f"poor transfer from all-MiniLM-L6-v2 [mean]: validation ratio {mean:.2f} " in first.stderr) == \
+            (mean < LOW_VAL_RATIO)
+    assert min(means[False, 0], means[False, 1]) >= LOW_VAL_RATIO > min(means[True, 0], means[True, 1])
 
     # a second run into another folder reads both encoders' vectors from the first run's cache and
     # recomputes the same table, digit for digit

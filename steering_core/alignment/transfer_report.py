@@ -30,6 +30,15 @@ Definitions (``src(x)``, ``tgt(x)``: pooled vectors of prompt ``x``, see ``encod
   unsafe ones the negatives, score ``<tgt(x), d_c / |d_c|>`` (higher = safer), exact with ties
   counting one half (:func:`metrics.auroc`); 0.5 is chance. The source's own AUROC uses ``s_c`` on
   ``src`` of the same held-out pairs.
+* **Validation ratio** ``val_ratio`` (per source and category; ``validation=False`` skips it): the training
+  pairs ``R_c`` alone are split again by :func:`split_categories` (same ``test_fraction`` and ``seed``) into an
+  inner training part ``R'_c`` and a validation part ``V_c``; ``s'_c`` is the diff of means on ``src`` over
+  ``R'_c``, carried by the *same* fitted map ``A`` (no refit), and ``val_ratio = AUROC_V(tgt, A.transport(s'_c))
+  / AUROC_V(src, s'_c)``. The held-out pairs ``H_c`` are never used, so it is a diagnostic a user has without
+  test data. On the real encoder pairs it tracks transferred / source AUROC (Spearman +0.64 over 240 points,
+  docs/transfer_table.md); a mean over categories below :data:`LOW_VAL_RATIO` raises a
+  :class:`PoorTransferWarning` and puts a warning at the top of :meth:`TransferReport.summary`. It is ``None``
+  where the source direction does not separate the validation pairs (AUROC <= 0.5: the ratio would mean nothing).
 
 Everything is deterministic for fixed inputs (seeded split and map fit; no sampling elsewhere).
 
@@ -61,6 +70,16 @@ from ..directions.universal import universal_direction
 
 NATIVE, UNIVERSAL = "native", "universal"
 
+#: Mean validation ratio (over categories, ``global`` excluded) below which a source's transfer is reported as
+#: poor. Chosen from the real-pair table (docs/transfer_table.md, means over six categories, 5 split seeds):
+#: every ridge / Procrustes map reads 0.92-0.97 (sd over seeds <= 0.02), every shuffled-anchor control, whose map
+#: carries nothing, 0.53-0.57 (sd <= 0.06). 0.75 lies midway, more than 3 sd from both groups; with a source
+#: AUROC near 0.95 it means the transferred direction keeps less than half of the source's margin over chance.
+#: Per-category values rest on small validation splits (about 35 pairs), so the rule judges the mean. The ratio is
+#: relative to the source: where the source direction itself barely separates, a chance-level transfer still reads
+#: close to 1, so read it beside the source AUROC.
+LOW_VAL_RATIO = 0.75
+
 
 @dataclass(frozen=True)
 class SourceResult:
@@ -72,6 +91,8 @@ class SourceResult:
     coverage: share of the source direction inside the anchors' principal subspace (see Alignment.coverage).
     agreement: cross-fitted score agreement of the map along the source direction on benign anchors
         (:mod:`.agreement`); the benign-only predictor of transferred / source AUROC.
+    val_ratio: transferred / source AUROC on a validation split of the *training* pairs (module docstring);
+        ``None`` when not measured or when the source direction does not separate the validation pairs.
     """
 
     source: str
@@ -80,11 +101,15 @@ class SourceResult:
     cosine: float
     coverage: float
     agreement: float | None = None
+    val_ratio: float | None = None
 
 
 @dataclass(frozen=True)
 class TransferRow:
-    """One category: pair counts, the native and universal AUROC, and one :class:`SourceResult` per source."""
+    """One category: pair counts, the native and universal AUROC, and one :class:`SourceResult` per source.
+
+    ``n_validation``: pairs of the inner validation split behind ``val_ratio`` (part of ``n_train``; 0 = not measured).
+    """
 
     category: str
     n_train: int
@@ -92,6 +117,7 @@ class TransferRow:
     native_auroc: float
     universal_auroc: float
     sources: tuple[SourceResult, ...]
+    n_validation: int = 0
 
     @property
     def transferred_auroc(self) -> float:
@@ -108,7 +134,7 @@ class TransferRow:
 
     def as_dict(self) -> dict[str, Any]:
         return {"category": self.category, "n_train": self.n_train, "n_held_out": self.n_held_out,
-                "native_auroc": self.native_auroc, "universal_auroc": self.universal_auroc,
+                "n_validation": self.n_validation, "native_auroc": self.native_auroc, "universal_auroc": self.universal_auroc,
                 "sources": [vars(s).copy() for s in self.sources]}
 
 
@@ -149,19 +175,47 @@ class TransferReport:
                 return r
         raise SafeSteerError(f"category {category!r} not in this report; it has {list(self.categories)}.")
 
+    def mean_val_ratio(self, source: int = 0) -> float | None:
+        """Mean ``val_ratio`` of source number ``source`` over the categories (``global`` excluded when there
+        are several), over those where it is defined; ``None`` when it is defined nowhere."""
+        rows = [r for r in self.rows if r.category != GLOBAL] or list(self.rows)
+        values = [r.sources[source].val_ratio for r in rows if r.sources[source].val_ratio is not None]
+        return float(np.mean(values)) if values else None
+
+    def poor_transfer(self) -> list[str]:
+        """One warning per source whose :meth:`mean_val_ratio` is below :data:`LOW_VAL_RATIO`; empty when none."""
+        out = []
+        for i, label in enumerate(self.sources):
+            mean = self.mean_val_ratio(i)
+            if mean is None or mean >= LOW_VAL_RATIO:
+                continue
+            low = [f"{r.category} {r.sources[i].val_ratio:.2f}" for r in self.rows
+                   if r.sources[i].val_ratio is not None and r.sources[i].val_ratio < LOW_VAL_RATIO]
+            out.append(
+                f"poor transfer from {label}: validation ratio {mean:.2f} (transferred / source AUROC on a validation "
+                f"split of the training pairs, mean over categories; below {LOW_VAL_RATIO}: {', '.join(low)}). The "
+                f"{self.settings['map_kind']} map keeps little of the source direction's separation, so the transferred "
+                "direction is unreliable (on real encoder pairs good maps read 0.92-0.97 and maps fitted on shuffled "
+                "anchors 0.53-0.57). Use more, and more varied, anchor prompts, another map kind, or another source "
+                "layer or pooling.")
+        return out
+
     # ------------------------------------------------------------------ outputs
     def as_dict(self) -> dict[str, Any]:
-        """JSON-serialisable: settings, maps, rows, notes, the split and the held-out scores."""
+        """JSON-serialisable: settings, maps, rows, warnings (:meth:`poor_transfer`), notes, the split and the
+        held-out scores."""
         return {"kind": "SafeSteerTransferReport", "sources": list(self.sources), "target": self.target,
                 "settings": dict(self.settings), "maps": [dict(m) for m in self.maps],
-                "rows": [r.as_dict() for r in self.rows], "notes": list(self.notes), "split": self.split,
-                "held_out_scores": self.scores}
+                "rows": [r.as_dict() for r in self.rows], "warnings": self.poor_transfer(), "notes": list(self.notes),
+                "split": self.split, "held_out_scores": self.scores}
 
     def to_json(self, indent: int | None = 1) -> str:
         return json.dumps(self.as_dict(), indent=indent)
 
     def summary(self) -> str:
-        """One paragraph stating the setting: encoders, map, anchors, pooling, split, seed."""
+        """One paragraph stating the setting: encoders, map, anchors, pooling, split, seed; preceded by a
+        ``**WARNING**`` line per source whose transfer is poor (:meth:`poor_transfer`)."""
+        loud = "".join(f"**WARNING**: {w}\n\n" for w in self.poor_transfer())
         s = self.settings
         maps = "; ".join(
             f"{m['source']}: held-out R^2 {_fmt_opt(m.get('held_out_r2'))}, beta {m['beta']:.3g}" for m in self.maps)
@@ -169,7 +223,7 @@ class TransferReport:
         if s["pooling"] == "auto":
             used = [f"{m['source']}: {m['source_pooling']}" for m in self.maps if m.get("source_pooling")]
             pooling += f" ({', '.join(used + [f'{self.target}: ' + str(s.get('target_pooling'))])})"
-        return (f"Transfer into **{self.target}** from {', '.join(f'**{n}**' for n in self.sources)}: "
+        return loud + (f"Transfer into **{self.target}** from {', '.join(f'**{n}**' for n in self.sources)}: "
                 f"{s['map_kind']} map (lam {_fmt_lam(s['lam'], self.maps)}) fitted on {s['n_anchors']} benign anchors only ({maps})"
                 f"{'; CONTROL: target anchors shuffled (random pairing)' if s.get('shuffle_anchors') else ''}; "
                 f"{pooling} pooling; each category's pairs split {round(100 * (1 - s['test_fraction']))}/"
@@ -178,7 +232,11 @@ class TransferReport:
                 "target; transferred: the source's direction carried by the map; universal: top SVD axis of native + "
                 "transferred; cos: cosine(transferred, native); coverage: share of the source direction inside the "
                 "anchors' principal subspace; agreement: cross-fitted rank correlation of source and transported scores "
-                "on benign anchors.")
+                "on benign anchors"
+                + ("; val ratio: not measured (n/a)." if not s.get("validation", False) else
+                   f"; val ratio: transferred / source AUROC on a validation split of the training pairs (held-out pairs "
+                   f"untouched; the same map), which tracks transfer on real encoder pairs; a mean below {LOW_VAL_RATIO} "
+                   "warns."))
 
     def to_markdown(self, summary: bool = True) -> str:
         """A markdown table, one row per category (``global`` first), preceded by :meth:`summary`."""
@@ -193,6 +251,7 @@ class TransferReport:
         head += [f"cos {t}".strip() for t in tags]
         head += [f"coverage {t}".strip() for t in tags]
         head += [f"agreement {t}".strip() for t in tags]
+        head += [f"val ratio {t}".strip() for t in tags]
         lines = []
         if summary:
             lines += [self.summary(), ""]
@@ -208,6 +267,7 @@ class TransferReport:
             cells += [f"{s.cosine:.3f}" for s in r.sources]
             cells += [f"{s.coverage:.3f}" for s in r.sources]
             cells += [_fmt_opt(s.agreement) for s in r.sources]
+            cells += [_fmt_opt(s.val_ratio) for s in r.sources]
             lines.append("| " + " | ".join(cells) + " |")
         if summary and self.notes:
             lines += [""] + [f"- note: {n}" for n in self.notes]
@@ -332,6 +392,24 @@ def _stack(table: dict[str, torch.Tensor], prompts: Sequence[str]) -> torch.Tens
     return torch.stack([table[p] for p in prompts])
 
 
+def validation_split(
+    train: Mapping[str, Sequence[PromptPair]], test_fraction: float, seed: int,
+) -> tuple[dict[str, list[PromptPair]], dict[str, list[PromptPair]]]:
+    """The inner split behind ``val_ratio``: the *training* pairs split again by :func:`split_categories` (same
+    ``test_fraction`` and ``seed``), with a ``global`` entry (the union) when there are several categories.
+    Returns ``(inner_train, validation)``; raises :class:`PromptDataError` when a category is too small."""
+    inner, val, _ = split_categories(train, test_fraction, seed)
+    if len(inner) > 1:
+        inner = {GLOBAL: [p for ps in inner.values() for p in ps], **inner}
+        val = {GLOBAL: [p for ps in val.values() for p in ps], **val}
+    return inner, val
+
+
+def val_ratio(source_auroc: float, transferred_auroc: float) -> float | None:
+    """``transferred / source`` AUROC; ``None`` when the source direction does not separate (AUROC <= 0.5)."""
+    return transferred_auroc / source_auroc if source_auroc > 0.5 else None
+
+
 def transfer_report(
     source_encoder: TextEncoder | Sequence[TextEncoder],
     target_encoder: TextEncoder,
@@ -348,6 +426,7 @@ def transfer_report(
     shuffle_anchors: bool = False,
     agreement: bool = True,
     cache: str | os.PathLike[str] | None = None,
+    validation: bool = True,
     safe_prompts_as_anchors: bool = False,
 ) -> TransferReport:
     """Measure how safety directions transfer from source encoder(s) into a target encoder.
@@ -370,9 +449,13 @@ def transfer_report(
         agreement: measure each source direction's score agreement (cross-fitted; costs 5 extra map fits).
         cache: optional folder of pooled encodings (:mod:`steering_core.encoders.pooled_cache`): each encoder's vectors of this
             prompt set are read from it when present, else encoded and written there.
+        validation: measure each source's validation ratio (``val_ratio``: the training pairs split again, the
+            source direction of the inner part carried by the same map; no refit, no encoding, one more direction
+            estimate and transport per source). A mean below :data:`LOW_VAL_RATIO` raises a :class:`PoorTransferWarning`.
         safe_prompts_as_anchors: also fit the map on the *safe* prompt of every training pair (benign prompts
             on the categories' own subjects, so the map sees the variation the directions live in; the target
-            still sees no unsafe prompt, and no held-out prompt joins the anchors).
+            still sees no unsafe prompt, and no held-out prompt joins the anchors). ``val_ratio`` keeps the one
+            fitted map, so its validation pairs' safe prompts (never their unsafe ones) were among its anchors.
 
     Returns:
         A :class:`TransferReport` (markdown table, PNG plot, JSON dict). See the module docstring for
@@ -420,18 +503,22 @@ def transfer_report(
     say(f"encoding {len(everything)} prompts with {target_label}")
     tgt = _encode_all(target_encoder, everything, encoder_pooling(target_encoder, pooling), k, batch_size, cache)
 
-    def directions(table: dict[str, torch.Tensor], encoder: TextEncoder) -> SafetyDirection:
-        data = {c: (_stack(table, [p.safe for p in train[c]]), _stack(table, [p.unsafe for p in train[c]])) for c in categories}
+    def directions(table: dict[str, torch.Tensor], encoder: TextEncoder,
+                   pairs: Mapping[str, Sequence[PromptPair]] | None = None) -> SafetyDirection:
+        pairs = train if pairs is None else pairs
+        data = {c: (_stack(table, [p.safe for p in pairs[c]]), _stack(table, [p.unsafe for p in pairs[c]])) for c in categories}
         return estimate_category_directions(data, pooling=encoder_pooling(encoder, pooling), k=k, include_global=with_global,
                                             layer=str(getattr(encoder, "layer", "")), source_model=encoder_label(encoder),
                                             source_fingerprint=str(getattr(encoder, "fingerprint", "")))
 
-    def held_scores(direction: SafetyDirection, table: dict[str, torch.Tensor]) -> dict[str, dict[str, list[float]]]:
+    def held_scores(direction: SafetyDirection, table: dict[str, torch.Tensor],
+                    pairs: Mapping[str, Sequence[PromptPair]] | None = None) -> dict[str, dict[str, list[float]]]:
+        pairs = held_g if pairs is None else pairs
         out = {}
         for c in rows_order:
             v = direction.vectors[direction.index(c)].to(torch.float64)
-            out[c] = {"safe": (_stack(table, [p.safe for p in held_g[c]]) @ v).tolist(),
-                      "unsafe": (_stack(table, [p.unsafe for p in held_g[c]]) @ v).tolist()}
+            out[c] = {"safe": (_stack(table, [p.safe for p in pairs[c]]) @ v).tolist(),
+                      "unsafe": (_stack(table, [p.unsafe for p in pairs[c]]) @ v).tolist()}
         return out
 
     native = directions(tgt, target_encoder)
@@ -447,11 +534,20 @@ def transfer_report(
     in_anchors = sum(1 for c in categories for p in held[c] for x in (p.safe, p.unsafe) if x in anchor_set)
     if in_anchors:
         notes.append(f"{in_anchors} held-out prompt(s) are also anchors (the map saw their benign activations).")
+    inner_train: dict[str, list[PromptPair]] = {}
+    val_pairs: dict[str, list[PromptPair]] = {}
+    if validation:
+        try:
+            inner_train, val_pairs = validation_split(train, test_fraction, seed)
+        except PromptDataError as exc:
+            notes.append(f"validation ratio not measured: the training pairs cannot be split again ({exc}) Give more "
+                         "pairs per category or a smaller test_fraction.")
 
     maps: list[dict[str, Any]] = []
     moved_all: list[SafetyDirection] = []
     coverages: list[dict[str, float]] = []
     agreements: list[dict[str, float | None]] = []
+    val_ratios: list[dict[str, float | None]] = []
     tgt_anchor = _stack(tgt, anchor_list)
     if shuffle_anchors:
         tgt_anchor = tgt_anchor[torch.randperm(len(anchor_list), generator=torch.Generator().manual_seed(seed + 1))]
@@ -477,6 +573,8 @@ def transfer_report(
         coverages.append({c: float(x) for c, x in zip(source_dir.categories,
                                                       alignment.coverage(source_dir.vectors).tolist())})
         moved_all.append(moved)
+        val_ratios.append(_validation_ratios(alignment, directions(src, encoder, inner_train), src, tgt, val_pairs,
+                                             held_scores, label, notes) if val_pairs else {})
         scores[f"transferred:{label}"] = held_scores(moved, tgt)
         dirs[f"transferred:{label}"] = moved
         maps.append({"source": label, "kind": alignment.kind, "held_out_r2": alignment.held_out_r2,
@@ -498,12 +596,14 @@ def transfer_report(
         per_source = tuple(
             SourceResult(source=label, source_auroc=auc(f"source:{label}", c), transferred_auroc=auc(f"transferred:{label}", c),
                          cosine=cosine(moved.vectors[moved.index(c)], native.vectors[native.index(c)]),
-                         coverage=coverages[i][c], agreement=agreements[i].get(c))
+                         coverage=coverages[i][c], agreement=agreements[i].get(c), val_ratio=val_ratios[i].get(c))
             for i, (label, moved) in enumerate(zip(source_labels, moved_all)))
         rows.append(TransferRow(category=c, n_train=len(train_g[c]), n_held_out=len(held_g[c]), native_auroc=auc(NATIVE, c),
-                                universal_auroc=auc(UNIVERSAL, c), sources=per_source))
+                                universal_auroc=auc(UNIVERSAL, c), sources=per_source,
+                                n_validation=len(val_pairs.get(c, ()))))
     settings = {"map_kind": map_kind, "lam": lam, "pooling": pooling, "k": k, "test_fraction": test_fraction, "seed": seed,
-                "shuffle_anchors": shuffle_anchors, "target_pooling": encoder_pooling(target_encoder, pooling),
+                "shuffle_anchors": shuffle_anchors, "validation": bool(val_pairs),
+                "target_pooling": encoder_pooling(target_encoder, pooling),
                 "source_poolings": [encoder_pooling(e, pooling) for e in sources],
                 "n_anchors": len(anchor_list), "safe_prompts_as_anchors": safe_prompts_as_anchors,
                 "categories": categories,
@@ -511,5 +611,29 @@ def transfer_report(
                 "source_layers": [str(getattr(e, "layer", "")) for e in sources]}
     split = {c: {"train": [[p.safe, p.unsafe] for p in train[c]], "held_out": [[p.safe, p.unsafe] for p in held[c]]}
              for c in categories}
-    return TransferReport(sources=tuple(source_labels), target=target_label, settings=settings, maps=tuple(maps),
-                          rows=tuple(rows), split=split, scores=scores, notes=tuple(notes), directions=dirs)
+    report = TransferReport(sources=tuple(source_labels), target=target_label, settings=settings, maps=tuple(maps),
+                            rows=tuple(rows), split=split, scores=scores, notes=tuple(notes), directions=dirs)
+    for message in report.poor_transfer():
+        warnings.warn(message, PoorTransferWarning, stacklevel=2)
+    return report
+
+
+def _validation_ratios(alignment: Any, inner_direction: SafetyDirection, src: dict[str, torch.Tensor],
+                       tgt: dict[str, torch.Tensor], val_pairs: Mapping[str, Sequence[PromptPair]],
+                       scores: Callable[..., dict[str, dict[str, list[float]]]], label: str,
+                       notes: list[str]) -> dict[str, float | None]:
+    """Category -> ``val_ratio`` of one source: ``inner_direction`` (estimated on the inner training pairs in the
+    source) carried by the already fitted ``alignment``, scored on the validation pairs in the target, over the same
+    direction's AUROC on them in the source. Categories where the source does not separate get ``None`` and a note."""
+    with warnings.catch_warnings():
+        # coverage and agreement are reported for the full direction; the inner one would only repeat them
+        warnings.simplefilter("ignore", LowCoverageWarning)
+        moved = alignment.transport(inner_direction, calibrate=False, readout=False, agreement=False)
+    own, carried = scores(inner_direction, src, val_pairs), scores(moved, tgt, val_pairs)
+    out = {c: val_ratio(auroc(own[c]["safe"], own[c]["unsafe"]), auroc(carried[c]["safe"], carried[c]["unsafe"]))
+           for c in own}
+    blind = [c for c, v in out.items() if v is None]
+    if blind:
+        notes.append(f"{label}: no validation ratio for {', '.join(blind)}: the source direction of the inner training "
+                     "pairs does not separate their validation pairs (AUROC <= 0.5); give more pairs.")
+    return out
