@@ -62,6 +62,10 @@ class SafetyTransferReport(io.ComfyNode):
                 io.Boolean.Input("lam_auto", default=False, optional=True, tooltip=LAM_AUTO_TOOLTIP),
                 io.Int.Input("max_anchors", default=0, min=0, max=100000, optional=True,
                              tooltip=MAX_ANCHORS_TOOLTIP + " Drawn with the seed input, as the command line does."),
+                io.Boolean.Input("safe_prompts", default=False, optional=True,
+                                 tooltip="Also fit the map on the safe prompt of every training pair (benign prompts "
+                                         "on the categories' subjects; no held-out prompt, no unsafe prompt), as "
+                                         "Align Cross-Model's safe_prompts does with the shipped pairs."),
             ],
             outputs=[io.String.Output(display_name="table"), io.Image.Output(display_name="plot"),
                      io.String.Output(display_name="json")],
@@ -70,7 +74,7 @@ class SafetyTransferReport(io.ComfyNode):
     @classmethod
     def execute(cls, source_clip: Any, target_clip: Any, prompt_set: str, map_kind: str, test_fraction: float,
                 seed: int, pooling: str, lam: float, pairs_per_category: int, custom_pairs: str = "",
-                anchors: str = "", lam_auto: bool = False, max_anchors: int = 0) -> io.NodeOutput:
+                anchors: str = "", lam_auto: bool = False, max_anchors: int = 0, safe_prompts: bool = False) -> io.NodeOutput:
         pairs = prompt_pairs(prompt_set, custom_pairs)
         if pairs_per_category:
             if pairs_per_category < 2:
@@ -82,5 +86,5 @@ class SafetyTransferReport(io.ComfyNode):
         source = ComfyTextEncoder(source_clip, progress=bar)
         target = ComfyTextEncoder(target_clip, progress=bar)
         report = transfer_report(source, target, pairs, benign, map_kind=map_kind, test_fraction=test_fraction, seed=seed,
-                                 pooling=pooling, lam=node_lam(lam, lam_auto))
+                                 pooling=pooling, lam=node_lam(lam, lam_auto), safe_prompts_as_anchors=safe_prompts)
         return io.NodeOutput(report.to_markdown(), to_comfy_image(report.plot()), report.to_json())

@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                              "validation split of the training pairs, same map) is recorded; --resume adds it to kept "
                              "records that lack it (one report each, without agreement)")
     parser.add_argument("--no-control", action="store_true", help="skip the shuffled-anchor control")
+    parser.add_argument("--safe-prompts-as-anchors", action="store_true",
+                        help="every map (and control) also fits on the training pairs' safe prompts (benign)")
     parser.add_argument("--control-only", action="store_true", help="run only the shuffled-anchor control")
     parser.add_argument("--merge", nargs="+", default=None, metavar="DIR",
                         help="write OUT's table from these folders' table.json records (a later folder's record of "
@@ -156,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                         started = time.perf_counter()
                         val = {r.category: r.sources[0].val_ratio for r in transfer_report(
                             tables[src], tables[tgt], pairs, anchors, map_kind=map_kind, seed=seed,
-                            shuffle_anchors=control, agreement=False).rows}
+                            shuffle_anchors=control, agreement=False,
+                            safe_prompts_as_anchors=args.safe_prompts_as_anchors).rows}
                         for r in records:
                             if (r["pair"], r["map"], r["control"], r["seed"]) == (pair, map_kind, control, seed):
                                 r["val_ratio"] = val.get(r["category"])
@@ -166,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                 started = time.perf_counter()
                 rep = transfer_report(tables[src], tables[tgt], pairs, anchors, map_kind=map_kind, seed=seed,
                                       shuffle_anchors=control, agreement=map_kind not in args.no_agreement_for,
-                                      validation=map_kind in args.validation_for)
+                                      validation=map_kind in args.validation_for,
+                                      safe_prompts_as_anchors=args.safe_prompts_as_anchors)
                 m = rep.maps[0]
                 for r in rep.rows:
                     s = r.sources[0]

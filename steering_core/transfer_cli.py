@@ -145,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-agreement", action="store_true", help="skip the score-agreement diagnostic (5 extra fits)")
     parser.add_argument("--no-validation", action="store_true",
                         help="skip the validation ratio (transferred / source AUROC on a split of the training pairs)")
+    parser.add_argument("--safe-prompts-as-anchors", action="store_true",
+                        help="also fit the map on the training pairs' safe prompts (benign; no held-out prompt)")
     parser.add_argument("--test-fraction", type=float, default=0.3, help="share of each category's pairs held out")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and the map fit")
     parser.add_argument("--pooling", default="auto", choices=("auto", *TOKEN_POOLINGS),
@@ -170,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = transfer_report(sources, target, pairs, anchors, map_kind=args.map, test_fraction=args.test_fraction,
                                  seed=args.seed, pooling=args.pooling, k=args.k, lam=args.lam,
                                  progress=lambda msg: print(msg, file=sys.stderr), shuffle_anchors=args.shuffle_anchors,
-                                 agreement=not args.no_agreement, cache=args.cache, validation=not args.no_validation)
+                                 agreement=not args.no_agreement, cache=args.cache, validation=not args.no_validation,
+                                 safe_prompts_as_anchors=args.safe_prompts_as_anchors)
     except SafeSteerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

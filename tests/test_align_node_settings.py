@@ -117,3 +117,12 @@ def test_transfer_report_node_lam_auto_and_max_anchors_equal_the_core_report(com
     assert data["maps"][0]["lam_selected"] is not None
     numeric = transfer_report(source, target, pairs, drawn, map_kind="ridge", seed=seed, lam=0.01)
     assert json.loads(numeric.to_json())["maps"] != data["maps"]
+    # safe_prompts: the core's safe_prompts_as_anchors (the training pairs' safe prompts join the anchors)
+    _table, _plot, with_safe = node(comfy, "SafeSteerTransferReport").execute(
+        *clips, category, "ridge", 0.3, seed, "auto", 0.01, 6, anchors="\n".join(ANCHORS), lam_auto=True,
+        max_anchors=N, safe_prompts=True).result
+    expected_safe = transfer_report(source, target, pairs, drawn, map_kind="ridge", seed=seed, lam="auto",
+                                    safe_prompts_as_anchors=True)
+    assert json.loads(with_safe) == json.loads(expected_safe.to_json())
+    n_train = len(expected_safe.split[category]["train"])
+    assert json.loads(with_safe)["settings"]["n_anchors"] == N + n_train
