@@ -88,7 +88,7 @@ def _cross_model_graph(object_info: dict) -> dict:
         if node["class_type"] == "SafeSteerEstimateDirection":
             node["inputs"].update(prompt_set="violence", benign_anchors="\n".join(ANCHORS))
         if node["class_type"] == "SafeSteerAlignCrossModel":
-            node["inputs"].update(anchors="\n".join(ANCHORS))
+            node["inputs"].update(anchors="\n".join(ANCHORS), safe_prompts=False)  # not the 990 shipped safe prompts
     return prompt
 
 
