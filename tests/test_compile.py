@@ -40,17 +40,26 @@ def _fresh_dynamo():
 
 @pytest.mark.parametrize("mode", ["add", "gated", "project_out", "ablate"])
 def test_steering_op_compiles_once_for_every_step(mode: str) -> None:
-    op = sc.SteeringOp(_direction(), sc.SteeringConfig(mode=mode, strength=[1.0, 0.5, 2.0]))
+    """Also the op's 0-d "a token changed" flag: equal to comparing the output with its input, compiled and eager,
+    including a last step whose tokens all lie on the safe side (gated and project_out then change nothing)."""
+    direction = _direction()
+    op = sc.SteeringOp(direction, sc.SteeringConfig(mode=mode, strength=[1.0, 0.5, 2.0]))
     counter = CompileCounterWithBackend("aot_eager")
-    compiled = torch.compile(op.__call__, backend=counter, fullgraph=True)
+    compiled = torch.compile(op.apply_flagged, backend=counter, fullgraph=True)
     g = torch.Generator().manual_seed(1)
-    for _ in range(STEPS):
+    for step in range(STEPS):
         h = torch.randn(2, 40, 32, generator=g)
+        if step == STEPS - 1:
+            h = 0.01 * h + 50.0 * direction.vectors.float().sum(0)  # far on the safe side of every category
         h[0, 0, 0] = -0.0
-        out, ref = compiled(h), op(h)
+        (out, flag), (ref, eager_flag) = compiled(h), op.apply_flagged(h)
         torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
         untouched = (ref == h).all(-1)
         assert torch.equal(out[untouched], h[untouched]) and torch.equal(out[untouched].signbit(), h[untouched].signbit())
+        changed = not torch.equal(ref, h)
+        assert changed == (step < STEPS - 1 or mode in ("add", "ablate"))
+        assert bool(flag) == changed and eager_flag == changed
+        assert isinstance(flag, torch.Tensor) or mode == "add"  # add (no mask) always changes: a plain True
     assert counter.frame_count == 1, f"{counter.frame_count} compilations over {STEPS} steps"
 
 
