@@ -282,7 +282,7 @@ class PipelineSteering:
         self.state: CallState | None = None
         self.edits: dict[str, int] = {str(s): 0 for s in sites}
         self._changed: dict[str, int] = {str(s): 0 for s in sites}
-        self._pending: list[tuple[str, torch.Tensor]] = []
+        self._on_device: dict[str, torch.Tensor] = {}  # per site, changed-call counts not yet read (int64, 0-d)
         self.calls = 0
         self._names = _param_names(self.transformer)
         self._hooked: list[torch.nn.Module] = []
@@ -329,8 +329,10 @@ class PipelineSteering:
         for site, touched in state.touched.items():
             if site not in self._changed:
                 continue
-            if isinstance(touched, torch.Tensor):
-                self._pending.append((site, touched))  # read in changes(), after the run, not per call
+            if isinstance(touched, torch.Tensor):  # summed on the device (bounded memory), read in changes()
+                flag = touched.reshape(()).to(torch.int64)
+                total = self._on_device.get(site)
+                self._on_device[site] = flag if total is None else total + flag
             else:
                 self._changed[site] += int(touched)
         if getattr(state.plan, "is_identity", False):
@@ -345,12 +347,13 @@ class PipelineSteering:
     def changes(self) -> dict[str, int]:
         """Per site, the planned calls in which its edit changed a token; the device flags kept since the last
         read are summed here, with one host read."""
-        if self._pending:
-            device = self._pending[0][1].device
-            counts = torch.stack([t.reshape(()).to(device) for _, t in self._pending]).to(torch.int64).tolist()
-            for (site, _), n in zip(self._pending, counts):
+        if self._on_device:
+            sites = list(self._on_device)
+            device = self._on_device[sites[0]].device
+            counts = torch.stack([self._on_device[site].to(device) for site in sites]).tolist()
+            for site, n in zip(sites, counts):
                 self._changed[site] += n
-            self._pending = []
+            self._on_device = {}
         return dict(self._changed)
 
     def _stream_name(self) -> str:
