@@ -9,7 +9,10 @@ recorders of Train Safety SAE / Rank Intervention Sites (an "edit" that records 
   spans with ``apply(tokens [B, T, H], start, stop)``; one with a ``for_site(site)`` method gives each
   site its own plan; one with ``finish()`` has it called after the call returns. The blocks count their
   calls on the call's :class:`CallState`, which the wrapper adds to the run's ledger afterwards, so
-  under ``TorchCompileModel`` nothing the graph reads changes from one step to the next.
+  under ``TorchCompileModel`` nothing the graph reads changes from one step to the next. Whether a
+  site call changed a token is, where only the data can tell (a compiled graph, an accelerator), a 0-d
+  tensor the edit returns (``apply_flagged``); the ledger keeps those on the device and reads them once,
+  when it reports, so compiled runs report "no gate opened" exactly as eager ones.
 * "replace" families: one ``patches_replace["dit"][(kind, i)]`` entry per steered block. A patch
   another node (or pack) already put on that block is wrapped, never replaced: ours calls it as the
   block and steers what it returns.
@@ -29,13 +32,15 @@ recorders of Train Safety SAE / Rank Intervention Sites (an "edit" that records 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 import torch
 
 import comfy.patcher_extension
 from steering_core.errors import SafeSteerError
+from steering_core.steering.dit import Touched
+from steering_core.steering.site_plans import apply_plan, either
 from steering_core.steering.sites import Site
 
 from .dit_adapter import DiTModelInfo
@@ -46,7 +51,8 @@ STATE_PREFIX = "safesteer.dit."
 
 class TokenPlan(Protocol):
     """What one model call does to a block's tokens: ``apply`` returns the edited ``[B, T, H]`` tensor,
-    touching only tokens ``start:stop`` (the input itself where nothing changes)."""
+    touching only tokens ``start:stop`` (the input itself where nothing changes). A plan may also have
+    ``apply_flagged`` returning ``(edited, touched)`` (``steering_core.steering.dit.Touched``)."""
 
     def apply(self, tokens: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor: ...
 
@@ -63,7 +69,15 @@ class CallPlanner(Protocol):
 
 @dataclass
 class CallState:
-    """Per-call state shared by the steered blocks of one model call."""
+    """Per-call state shared by the steered blocks of one model call.
+
+    ``reached``: site calls that ran with the plan; ``edited``: those that changed a token, as a Python count
+    (``known_edits``) plus 0-d bool tensors (``flags``) where the edit could not tell without a host read
+    (under torch.compile, on an accelerator). All start empty with the call and are added to the run's ledger
+    by the ``APPLY_MODEL`` wrapper after it: under torch.compile the blocks are traced, and a counter that
+    carried over from call to call would be a guard that fails on every call (a recompile per step); a tensor
+    appended to a fresh list is a graph output, read by no guard.
+    """
 
     plan: Any
     txt_len: int | None = None
@@ -71,22 +85,39 @@ class CallState:
     context_len: int | None = None
     hooked: bool = False
     reached: int = 0
-    edited: int = 0
+    known_edits: int = 0
+    flags: list[torch.Tensor] = field(default_factory=list)
 
     def plan_at(self, site: Site) -> TokenPlan:
         """The plan for ``site`` (the call's plan, or its per-site plan when it has ``for_site``)."""
         for_site = getattr(self.plan, "for_site", None)
         return for_site(site) if callable(for_site) else self.plan
 
-    def count(self, before: Any, after: Any) -> None:
-        """Record one site call; ``after is not before`` means tokens were edited.
+    def edit(self, site: Site, tokens: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """``tokens [B, T, H]`` edited by the plan at ``site`` in ``start:stop``, counted as one site call."""
+        new, touched = apply_plan(self.plan_at(site), tokens, start, stop)
+        self.count(touched)
+        return new
 
-        Counted on this call's own state (zero when the call starts) and added to the run's ledger by the
-        ``APPLY_MODEL`` wrapper after the call: under torch.compile the blocks are traced, and a counter
-        that carried over from call to call would be a guard that fails on every call (a recompile per step).
-        """
+    def count(self, touched: Touched) -> None:
+        """Record one site call and whether it changed a token (a tensor flag is kept, not read)."""
         self.reached += 1
-        self.edited += int(after is not before)
+        if isinstance(touched, torch.Tensor):
+            self.flags.append(touched)
+        else:
+            self.known_edits += int(touched)
+
+    def pending_edits(self) -> torch.Tensor | None:
+        """The tensor flags summed on their device (no host read), or None when there are none."""
+        if not self.flags:
+            return None
+        return torch.stack([f.reshape(()) for f in self.flags]).sum()
+
+    @property
+    def edited(self) -> int:
+        """Site calls that changed a token (reads the tensor flags: call it after the model call)."""
+        pending = self.pending_edits()
+        return self.known_edits + (0 if pending is None else int(pending))
 
 
 @dataclass(frozen=True)
@@ -106,24 +137,24 @@ def _state(args: dict[str, Any], key: str) -> CallState | None:
 
 def _steer_single(state: CallState, site: Site, tokens: torch.Tensor, layout: str,
                   streams: StreamChoice) -> torch.Tensor:
-    """Steer a single-stream block output ``[B, txt+img, H]`` given the recorded text length."""
+    """Steer a single-stream block output ``[B, txt+img, H]`` given the recorded text length (one site call)."""
     total = tokens.shape[1]
     if layout == "txt_first":
         txt_len = state.txt_len
         if txt_len is None:
+            state.count(False)
             return tokens
         txt_span, img_span = (0, txt_len), (txt_len, total)
     else:
         img_len = state.img_len if state.img_len is not None else (
             total - state.txt_len if state.txt_len is not None else None)
         if img_len is None:
+            state.count(False)
             return tokens
         img_span, txt_span = (0, img_len), (img_len, total)
-    plan = state.plan_at(site)
     if streams.img and streams.txt:
-        return plan.apply(tokens)
-    span = img_span if streams.img else txt_span
-    return plan.apply(tokens, *span)
+        return state.edit(site, tokens)
+    return state.edit(site, tokens, *(img_span if streams.img else txt_span))
 
 
 def _payload_error(class_name: str, site: Site, what: str, value: Any) -> SafeSteerError:
@@ -184,9 +215,7 @@ class SiteReplace:
         prompt's own tokens (the last context_len), not prepended image-prompt tokens."""
         txt = _tokens(args.get(self.context_key), None, self.class_name, self.site, f"'{self.context_key}' input")
         n = state.context_len or txt.shape[1]
-        new = state.plan_at(self.site).apply(txt, max(0, txt.shape[1] - n), txt.shape[1])
-        state.count(txt, new)
-        return {**args, self.context_key: new}
+        return {**args, self.context_key: state.edit(self.site, txt, max(0, txt.shape[1] - n), txt.shape[1])}
 
     def __call__(self, args: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         state = _state(args, self.key)
@@ -205,19 +234,13 @@ class SiteReplace:
             state.img_len = int(img.shape[1])
             if not self.steer:
                 return out
-            plan = state.plan_at(site)
             if self.streams.img:
-                new = plan.apply(img)
-                state.count(img, new)
-                out["img"] = _with_tokens(out["img"], self.element, new)
+                out["img"] = _with_tokens(out["img"], self.element, state.edit(site, img))
             if self.streams.txt and self.txt_output and out.get("txt") is not None:  # None: SD3's last block
-                txt = _tokens(out.get("txt"), None, name, site, "'txt' output")
-                out["txt"] = plan.apply(txt)
-                state.count(txt, out["txt"])
+                out["txt"] = state.edit(site, _tokens(out.get("txt"), None, name, site, "'txt' output"))
         elif self.steer:
             img = _tokens(out.get("img"), None, name, site, "'img' output")
             out["img"] = _steer_single(state, site, img, self.layout, self.streams)
-            state.count(img, out["img"])
         return out
 
 
@@ -233,14 +256,12 @@ def _hook_for(key_state: CallState, site: Site, info: DiTModelInfo, streams: Str
             if isinstance(txt, torch.Tensor):
                 state.txt_len = int(txt.shape[1])
             plan = state.plan_at(site)
-            new_img = plan.apply(img) if streams.img and isinstance(img, torch.Tensor) else img
-            new_txt = plan.apply(txt) if streams.txt and isinstance(txt, torch.Tensor) else txt
-            state.count((img, txt), (img, txt) if new_img is img and new_txt is txt else (new_img, new_txt))
+            new_img, img_touched = apply_plan(plan, img) if streams.img and isinstance(img, torch.Tensor) else (img, False)
+            new_txt, txt_touched = apply_plan(plan, txt) if streams.txt and isinstance(txt, torch.Tensor) else (txt, False)
+            state.count(either(img_touched, txt_touched))
             return (new_img, new_txt, *output[2:])
         if isinstance(output, torch.Tensor):
-            new = _steer_single(state, site, output, info.spec.single_layout, streams)
-            state.count(output, new)
-            return new
+            return _steer_single(state, site, output, info.spec.single_layout, streams)
         raise _payload_error(info.class_name, site, "output", output)
 
     return hook
@@ -268,13 +289,8 @@ class PostBlockPatch:
         site = Site("single", int(args["block_index"]))
         if state.hooked or site not in self.sites:
             return {}
-        plan = state.plan_at(site)
-        out: dict[str, Any] = {}
-        for stream, wanted in (("img", self.streams.img), ("txt", self.streams.txt)):
-            if wanted:
-                tokens = args[stream]
-                out[stream] = plan.apply(tokens)
-                state.count(tokens, out[stream])
+        out = {stream: state.edit(site, args[stream])
+               for stream, wanted in (("img", self.streams.img), ("txt", self.streams.txt)) if wanted}
         return {k: v for k, v in out.items() if v is not args[k]}
 
 
@@ -322,9 +338,7 @@ class VideoSpanPatch:
         if state is None or site not in self.sites:
             return {"img": img}
         tokens = _tokens(img, None, self.class_name, site, "'img' output")
-        new = state.plan_at(site).apply(tokens, *self._span(args, site, tokens))
-        state.count(tokens, new)
-        return {"img": new}
+        return {"img": state.edit(site, tokens, *self._span(args, site, tokens))}
 
 
 def _patch_size(dm: torch.nn.Module, class_name: str) -> tuple[int, ...]:
@@ -387,8 +401,7 @@ def install(model: Any, info: DiTModelInfo, planner: CallPlanner, sites: tuple[S
                 finish = getattr(plan, "finish", None)
                 if callable(finish):
                     finish()
-                ledger.reached += state.reached
-                ledger.edited += state.edited
+                ledger.add_call(state.reached, state.known_edits, state.pending_edits())
                 return out
         return executor(x, t, c_concat, c_crossattn, control, options, **kwargs)
 

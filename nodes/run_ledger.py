@@ -2,14 +2,18 @@
 
 ``dit_patch.install`` gives every patch a :class:`RunLedger`: its ``APPLY_MODEL`` wrapper counts
 model calls inside the sigma window, the site patches count the calls that reached them and those
-that edited tokens (per model call, added here after it), and an ``OUTER_SAMPLE`` wrapper resets it before and judges it after each run.
+that edited tokens (per model call, added here after it), and an ``OUTER_SAMPLE`` wrapper resets it before
+and judges it after each run. Edit counts that only the device knows (compiled graphs, accelerators) stay
+tensors until the run is judged: one host read per report, none per site or step.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+import torch
 
 from steering_core.errors import SafeSteerError
 
@@ -47,7 +51,7 @@ class RunLedger:
     """What one installed patch did during one sampling run (reset by the ``OUTER_SAMPLE`` wrapper).
 
     planned: model calls inside the sigma window that got a plan; reached: site calls that ran with
-    a plan; edited: site calls whose tokens changed.
+    a plan; edited: site calls whose tokens changed (reading it sums the device counts once).
     """
 
     what: str
@@ -56,15 +60,36 @@ class RunLedger:
     expects: str
     planned: int = 0
     reached: int = 0
-    edited: int = 0
     report: str = ""
+    known_edits: int = 0
+    pending: list[torch.Tensor] = field(default_factory=list, repr=False)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "RunLedger":
         return self  # ModelPatcher.clone() deep-copies model_options; clones report into the same ledger
 
     def start(self) -> None:
-        self.planned = self.reached = self.edited = 0
+        self.planned = self.reached = self.known_edits = 0
+        self.pending.clear()
         self.report = ""
+
+    def add_call(self, reached: int, edited: int, pending: torch.Tensor | None) -> None:
+        """Add one model call's counts: site calls reached, edits known on the host, and a 0-d tensor of edits
+        counted on the device (or None), kept unread."""
+        self.reached += reached
+        self.known_edits += edited
+        if pending is not None:
+            self.pending.append(pending)
+
+    @property
+    def edited(self) -> int:
+        """Site calls whose tokens changed; the device counts are summed and read here, once per device."""
+        if self.pending:
+            by_device: dict[torch.device, list[torch.Tensor]] = {}
+            for count in self.pending:
+                by_device.setdefault(count.device, []).append(count.reshape(()))
+            self.known_edits += sum(int(torch.stack(counts).sum()) for counts in by_device.values())
+            self.pending.clear()
+        return self.known_edits
 
     def finish(self) -> str:
         """After a run: raise if the patch was a no-op where it had to act; return the run's report."""

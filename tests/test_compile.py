@@ -40,17 +40,26 @@ def _fresh_dynamo():
 
 @pytest.mark.parametrize("mode", ["add", "gated", "project_out", "ablate"])
 def test_steering_op_compiles_once_for_every_step(mode: str) -> None:
-    op = sc.SteeringOp(_direction(), sc.SteeringConfig(mode=mode, strength=[1.0, 0.5, 2.0]))
+    """Also the op's 0-d "a token changed" flag: equal to comparing the output with its input, compiled and eager,
+    including a last step whose tokens all lie on the safe side (gated and project_out then change nothing)."""
+    direction = _direction()
+    op = sc.SteeringOp(direction, sc.SteeringConfig(mode=mode, strength=[1.0, 0.5, 2.0]))
     counter = CompileCounterWithBackend("aot_eager")
-    compiled = torch.compile(op.__call__, backend=counter, fullgraph=True)
+    compiled = torch.compile(op.apply_flagged, backend=counter, fullgraph=True)
     g = torch.Generator().manual_seed(1)
-    for _ in range(STEPS):
+    for step in range(STEPS):
         h = torch.randn(2, 40, 32, generator=g)
+        if step == STEPS - 1:
+            h = 0.01 * h + 50.0 * direction.vectors.float().sum(0)  # far on the safe side of every category
         h[0, 0, 0] = -0.0
-        out, ref = compiled(h), op(h)
+        (out, flag), (ref, eager_flag) = compiled(h), op.apply_flagged(h)
         torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
         untouched = (ref == h).all(-1)
         assert torch.equal(out[untouched], h[untouched]) and torch.equal(out[untouched].signbit(), h[untouched].signbit())
+        changed = not torch.equal(ref, h)
+        assert changed == (step < STEPS - 1 or mode in ("add", "ablate"))
+        assert bool(flag) == changed and eager_flag == changed
+        assert isinstance(flag, torch.Tensor) or mode == "add"  # add (no mask) always changes: a plain True
     assert counter.frame_count == 1, f"{counter.frame_count} compilations over {STEPS} steps"
 
 
@@ -80,6 +89,52 @@ def test_dit_site_edit_compiles_once_for_every_step(mode: str, span: tuple[int, 
         torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
         assert torch.equal(out[1], h[1])  # the uncond row (cond_only) bit-identical
         assert not torch.equal(out[0], h[0])
+    assert counter.frame_count == 1, f"{counter.frame_count} compilations over {STEPS} steps"
+
+
+def _steerers(mode: str) -> tuple[DiTSteerer, DiTSteerer]:
+    """(gates open, gates shut) steerers of one conditioning-space direction: thresholds above / below every
+    score (add and project_out ignore gates: their 'shut' plans are made for unconditional rows only)."""
+    base = _direction(k=2, d=24, seed=3)
+    config = DiTSteerConfig(mode=mode, strength=[1.5, 0.5], space="conditioning")
+    return tuple(DiTSteerer(sc.SafetyDirection.from_vectors(base.vectors.double(), base.categories,
+                                                             thresholds=torch.full((2,), t)), config, hidden_size=32,
+                            context_dim=24) for t in (1e6, -1e6))  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("mode", ["add", "gated", "project_out"])
+def test_dit_site_edit_flags_what_it_touched_under_compile(mode: str) -> None:
+    """``CallPlan.apply_flagged`` under fullgraph=True returns, with the edit, a 0-d tensor "a token changed" that
+    agrees with comparing the output to its input (the independent reference) and with eager's flag, for calls
+    that edit and calls that change nothing (no gate open, no steered row, nothing on the unsafe side),
+    alternated step by step with one compilation."""
+    opened, shut = _steerers(mode)
+    proj = torch.nn.Linear(24, 32)
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(lambda plan, h: plan.apply_flagged(h, 2, 15), backend=counter, fullgraph=True)
+    g = torch.Generator().manual_seed(6)
+    seen = []
+    for step in range(STEPS):
+        edits = step % 2 == 0
+        safe_side = mode == "project_out" and step == 3  # steered rows, but every token already on the safe side
+        if mode == "gated":
+            steerer, layout = (opened if edits else shut), [0, 1]
+        else:
+            steerer, layout = opened, ([0, 1] if edits or safe_side else [1, 1])
+        with torch.no_grad():
+            plan = steerer.prepare(batch=2, context=torch.randn(2, 6, 24, generator=g) - 2.0, cond_or_uncond=layout,
+                                   project=proj, project_is_linear=True)
+        h = torch.randn(2, 20, 32, generator=g)
+        if safe_side:
+            h = h * 0.01 + 50.0 * plan.basis.sum(0)
+        (out, flag), (ref, eager_flag) = compiled(plan, h), plan.apply_flagged(h, 2, 15)
+        torch.testing.assert_close(out, ref, atol=1e-6, rtol=1e-6)
+        changed = not torch.equal(ref, h)
+        assert changed == edits
+        assert isinstance(flag, torch.Tensor) and flag.shape == () and bool(flag) == changed
+        assert bool(eager_flag) == changed and (changed or ref is h)  # eager on the CPU: the input itself
+        seen.append(changed)
+    assert seen[:3] == [True, False, True]
     assert counter.frame_count == 1, f"{counter.frame_count} compilations over {STEPS} steps"
 
 
@@ -120,3 +175,30 @@ def test_gated_steering_under_inductor_equals_eager() -> None:
         untouched = (ref == h).all(-1)
         assert untouched.any() and torch.equal(out[untouched], h[untouched])
     assert counter.frame_count == 1
+
+
+def test_sae_site_edit_flags_whether_a_harmful_feature_fired_under_compile() -> None:
+    """``SAESteerer.apply_flagged`` compiled with fullgraph=True: its 0-d flag is True exactly when a harmful
+    latent is active on some token (``active_mask``, the reference) and eager's flag says the same; steps
+    whose tokens fire no harmful latent come back bit-identical with the flag False; one compilation."""
+    p = planted_atoms(d=64, m=128, n_harm=4, n_safe=4, seed=2)
+    sae = planted_sae(p, k=4, enc_bias=-0.5)
+    features = SafetyFeatures(harmful=p.harmful, harmful_effect=torch.ones(4), fast_threshold=torch.zeros(4),
+                              safe=p.safe, safe_profile=torch.full((4,), 0.5), harm_scale=3.0)
+    steerer = SAESteerer(sae, features, SAESteerConfig(beta=0.5, gamma=1.0, path="fast"))
+    counter = CompileCounterWithBackend("aot_eager")
+    compiled = torch.compile(steerer.apply_flagged, backend=counter, fullgraph=True)
+    g = torch.Generator().manual_seed(12)
+    fired = []
+    for step in range(STEPS):
+        x = (tokens(p, 16, "unsafe", g, p_special=1.0) if step % 2 == 0 else
+             tokens(p, 16, "benign", g, lo=0.3, hi=0.6)).reshape(2, 8, 64)  # weak benign tokens: no cross-talk fires
+        (out, flag), (ref, eager_flag) = compiled(x), steerer.apply_flagged(x)
+        reference = bool(steerer.active_mask(x).any())
+        assert isinstance(flag, torch.Tensor) and bool(flag) == reference and eager_flag == reference
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+        if not reference:
+            assert torch.equal(out, x) and ref is x
+        fired.append(reference)
+    assert fired == [True, False, True, False]
+    assert counter.frame_count == 1, f"{counter.frame_count} compilations over {STEPS} steps"

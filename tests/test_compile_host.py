@@ -9,7 +9,10 @@ samples the compiled model, and
 * the steering acted: the eager latent differs from the unsteered model's by more than ``10 * ATOL``;
 * nothing recompiles from one sampling step to the next: the compilation count read after every model
   call of a ``STEPS``-step run (new sigma, new activations, a new per-call plan every step) stays at
-  what the first call compiled.
+  what the first call compiled;
+* the run's ledger (what the node reports on the sampler) is the eager run's: the same planned model calls,
+  reached and edited site calls and report text, so a compiled run whose gates never open (or whose SAE's
+  harmful features never fire) says so exactly as the eager run does.
 
 Compilations are counted by Dynamo's ``CompileCounterWithBackend`` around ``aot_eager`` (Dynamo's full
 trace and AOTAutograd: where graph breaks, guards and recompiles show, with no C++ toolchain per graph),
@@ -22,6 +25,7 @@ per-site edit alone, in test_compile.py.)
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 import torch
@@ -31,7 +35,9 @@ from steering_core.sae.safety_sae import SafetySAE, SiteSAE
 from steering_core.sae.autoencoder import SafetyFeatures, SparseAutoencoder
 from steering_core.steering.sites import Site
 
-from test_dit_host import add_recorders, conditioning_direction, sample
+from steering_core.directions.direction import SafetyDirection
+
+from test_dit_host import add_recorders, conditioning_direction, pack_module, sample
 
 STEPS = 3
 #: Largest |compiled - eager| allowed on a latent or a monitor score (aot_eager reorders no float op: the
@@ -130,6 +136,12 @@ def patch(host, kind: str, model, direction, bundle):
     return watched, log
 
 
+def ledger_view(host, model) -> list[tuple[int, int, int, str]]:
+    """(planned model calls, reached site calls, edited site calls, report) of each SafeSteer patch on ``model``,
+    after a sampling run."""
+    return [(g.planned, g.reached, g.edited, g.report) for g in pack_module(host, "run_ledger").ledgers_of(model)]
+
+
 def scores(log) -> dict[tuple[int, str, str], float]:
     return {(s.step, s.branch, s.site): s.score for s in log.scores}
 
@@ -153,6 +165,7 @@ def test_compiled_sampling_equals_eager_and_compiles_once(host, tm, flux, pytorc
     first = counts[0]
     assert counts[-1] == first, f"compilations after each step: {counts}"
     torch.testing.assert_close(out, reference, atol=ATOL, rtol=0)
+    assert ledger_view(host, compiled) == ledger_view(host, eager)
     if kind == "monitor":
         got, want = scores(log), scores(eager_log)
         assert set(got) == set(want) and len({k[0] for k in want}) == STEPS
@@ -165,3 +178,59 @@ def test_compiled_sampling_equals_eager_and_compiles_once(host, tm, flux, pytorc
     print(f"{kind} {order}: compilations after each step {counts}, "
           f"max |compiled - eager| {float((out - reference).abs().max()):.2e}")
 
+
+
+def silenced(bundle: SafetySAE, quiet: set[str]) -> SafetySAE:
+    """``bundle`` with the fast-path thresholds of the sites in ``quiet`` far above any pre-activation: their
+    harmful latents never fire."""
+    def quieted(e: SiteSAE) -> SiteSAE:
+        f = e.features
+        return replace(e, features=replace(f, fast_threshold=torch.full_like(f.fast_threshold, 1e9)))
+
+    return SafetySAE([quieted(e) if e.site in quiet else e for e in bundle], bundle.model)
+
+
+def gated_patch(host, direction, bundle, case: str):
+    """``model -> patched model`` for ``case``: gated DiT Safety Steer whose gate never opens (``dit_shut``,
+    threshold below every score) or always does (``dit_open``); SAE Blend/Repel whose harmful latents fire at no
+    site (``sae_silent``) or only at single:1 (``sae_half``)."""
+    nodes = host.node_class_mappings
+    if case.startswith("dit"):
+        gate = SafetyDirection.from_vectors(direction.scaled_vectors, direction.categories,
+                                            thresholds=torch.tensor([-1e6 if case == "dit_shut" else 1e6]))
+        return lambda m: nodes["SafeSteerDiTSteer"].execute(m, gate, 2.0, "gated", "all", "img", 0.0, 1.0, True,
+                                                            "auto").result[0]
+    quiet = {str(s) for s in SAE_SITES} if case == "sae_silent" else {str(SAE_SITES[0])}
+    sae = silenced(bundle, quiet)
+    return lambda m: nodes["SafeSteerSAEBlendRepel"].execute(m, sae, 0.7, 1.0, "all", 0.0, 1.0, True, "fast").result[0]
+
+
+@pytest.mark.parametrize("case, order", [("dit_shut", "compile_first"), ("sae_silent", "steer_first"),
+                                         ("dit_open", "steer_first"), ("sae_half", "compile_first")])
+def test_compiled_run_reports_edits_and_no_gate_opened_like_eager(host, tm, flux, pytorch_attention, case: str,
+                                                                   order: str) -> None:
+    """Under TorchCompileModel the edits are counted from the graph's own 0-d flags, read after the run: a run
+    whose gates never open reports "no gate opened" with the eager run's exact text and counts, a run whose
+    gates open reports the eager run's edited count (all site calls for an open gate, half of them for an SAE
+    that fires at one of its two sites), and the compilation count stays at the first call's."""
+    model, direction, bundle = flux
+    make = gated_patch(host, direction, bundle, case)
+    eager = make(model)
+    reference = sample(host, tm, eager, "flux", steps=STEPS)
+    name, counter = counting_backend("aot_eager")
+    compiled = make(compile_node(host, model, name)) if order == "compile_first" else compile_node(host, make(model), name)
+    compiled, counts = counted_calls(compiled, counter)
+    out = sample(host, tm, compiled, "flux", steps=STEPS)
+    assert len(counts) == STEPS and counts[0] >= 1 and counts == [counts[0]] * STEPS, counts
+    torch.testing.assert_close(out, reference, atol=ATOL, rtol=0)
+    ((planned, reached, edited, report),) = ledger_view(host, compiled)
+    assert ledger_view(host, compiled) == ledger_view(host, eager)
+    info = pack_module(host, "dit_adapter").inspect_model(model)
+    assert planned == STEPS and reached == STEPS * (len(SAE_SITES) if case.startswith("sae") else info.num_double + info.num_single)
+    if case in ("dit_shut", "sae_silent"):
+        assert edited == 0 and "no gate opened / no harmful feature fired" in report
+        assert torch.equal(reference, sample(host, tm, model, "flux", steps=STEPS))
+    else:
+        assert edited == (reached if case == "dit_open" else reached // 2)
+        assert report == f"{'DiT Safety Steer' if case == 'dit_open' else 'SAE Blend/Repel'}: {edited} of {reached} site calls edited tokens."
+    print(f"{case} {order}: compilations after each step {counts}; report: {report}")

@@ -165,10 +165,15 @@ def test_two_handles_stack(flux: Any) -> None:
 
 def test_gates_decide_per_prompt(flux: Any) -> None:
     base = _run(flux, steps=2)
-    with steer_pipeline(flux, _direction(thresholds=float("-inf")), strength=2.0, mode="gated"):
+    with steer_pipeline(flux, _direction(thresholds=float("-inf")), strength=2.0, mode="gated") as shut:
         assert torch.equal(_run(flux, steps=2), base)                           # no gate opens: untouched, no error
-    with steer_pipeline(flux, _direction(thresholds=float("inf")), strength=2.0, mode="gated"):
+    report = shut.report()                                                      # ... and the report says so
+    assert set(report["changed"].values()) == {0} and set(report["edits"].values()) == {2}
+    assert f"ran {2 * len(report['edits'])} times and no token needed a change (no gate opened" in report["note"]
+    with steer_pipeline(flux, _direction(thresholds=float("inf")), strength=2.0, mode="gated") as opened:
         gated = _run(flux, steps=2)
+    report = opened.report()
+    assert report["changed"] == report["edits"] and set(report["edits"].values()) == {2} and "note" not in report
     with steer_pipeline(flux, _direction(), strength=2.0, mode="add"):
         added = _run(flux, steps=2)
     assert torch.equal(gated, added) and not torch.equal(gated, base)

@@ -43,7 +43,8 @@ def test_every_marked_block_has_a_test() -> None:
 
 def test_readme_diffusers_script_runs_as_written(tmp_path: Path) -> None:
     out = _run_script(tmp_path, _block("steer_pipeline"))
-    assert "calls steered: {'calls': 3, 'edits': {'single:0': 3, 'single:1': 3}}" in out
+    assert ("calls steered: {'calls': 3, 'edits': {'single:0': 3, 'single:1': 3}, "
+            "'changed': {'single:0': 3, 'single:1': 3}}") in out
     assert "image changed: True" in out
     assert "bit-identical after remove: True" in out
     scores = re.search(r"per step \(higher = safer\): \[(.*)\]", out)

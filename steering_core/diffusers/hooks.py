@@ -9,7 +9,9 @@ or the monitor) and registers, under one unique name, ``diffusers.hooks.ModelHoo
   branch of each row, and asks the planner for the call's plan once; ``post_forward`` checks that every
   steered site was reached when the plan could edit (never a silent no-op) and drops the plan.
 * on each steered block: ``post_forward`` edits the block's output streams (``pre_forward`` edits the
-  cross-attention context a block reads, for Wan / LTX-Video's "txt" stream).
+  cross-attention context a block reads, for Wan / LTX-Video's "txt" stream) and notes whether a token
+  changed: under ``torch.compile`` (or on an accelerator) as a 0-d tensor of the graph, kept unread until
+  ``SteeringHandle.report()`` sums them, so a compiled run reports "no gate opened" as an eager one does.
 
 Branches (``cond_only``). diffusers pipelines name the branch of a transformer call with
 ``transformer.cache_context(name)``: "cond" / "uncond" when they run the branches as separate calls
@@ -36,6 +38,8 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..errors import SafeSteerError
+from ..steering.dit import Touched
+from ..steering.site_plans import apply_plan, either
 from ..steering.sites import Site
 from .families import TransformerInfo, blocks_of
 
@@ -53,16 +57,28 @@ CONTEXT_BRANCHES: dict[str, list[int]] = {"cond": [0], "uncond": [1], "cond_unco
 
 @dataclass
 class CallState:
-    """One transformer call: its plan, branch layout and what the blocks saw."""
+    """One transformer call: its plan, branch layout and what the blocks saw.
+
+    ``visited``: the sites that ran with the plan; ``touched``: per site, whether it changed a token (a Python
+    bool, or a 0-d bool tensor where only the device knows: under torch.compile, on an accelerator; read by
+    :meth:`PipelineSteering.changes`, never inside the call).
+    """
 
     plan: Any
     context_len: int | None
     txt_len: int | None = None
     visited: set[str] = field(default_factory=set)
+    touched: dict[str, Touched] = field(default_factory=dict)
 
     def plan_at(self, site: Site) -> Any:
         for_site = getattr(self.plan, "for_site", None)
         return for_site(site) if callable(for_site) else self.plan
+
+    def mark(self, site: Site, touched: Touched) -> None:
+        """``site`` ran with the plan this call; ``touched``: whether that edit changed a token."""
+        key = str(site)
+        self.visited.add(key)
+        self.touched[key] = either(self.touched.get(key, False), touched)
 
 
 class StepClock:
@@ -179,8 +195,8 @@ class _BlockHook(ModelHook):
         if not isinstance(ctx, torch.Tensor):
             return args, kwargs
         n = min(state.context_len or ctx.shape[1], ctx.shape[1])
-        new = state.plan_at(self.site).apply(ctx, ctx.shape[1] - n, ctx.shape[1])
-        state.visited.add(str(self.site))
+        new, touched = apply_plan(state.plan_at(self.site), ctx, ctx.shape[1] - n, ctx.shape[1])
+        state.mark(self.site, touched)
         if in_kwargs:
             kwargs = {**kwargs, "encoder_hidden_states": new}
         else:
@@ -201,11 +217,12 @@ class _BlockHook(ModelHook):
                 return output
             plan = state.plan_at(self.site)
             new = list(output)
-            if choice.img and isinstance(img, torch.Tensor):
-                new[ii] = plan.apply(img)
-            if choice.txt and isinstance(txt, torch.Tensor):
-                new[ti] = plan.apply(txt)
-            state.visited.add(str(self.site))
+            touched: Touched = False
+            for index, tokens, wanted in ((ii, img, choice.img), (ti, txt, choice.txt)):
+                if wanted and isinstance(tokens, torch.Tensor):
+                    new[index], hit = apply_plan(plan, tokens)
+                    touched = either(touched, hit)
+            state.mark(self.site, touched)
             return tuple(new)
         if not isinstance(output, torch.Tensor):
             raise SafeSteerError(f"{self.owner.info.class_name} block {self.site} returned {type(output).__name__}; "
@@ -214,16 +231,18 @@ class _BlockHook(ModelHook):
             return output
         plan = state.plan_at(self.site)
         if self.out == "img":
-            state.visited.add(str(self.site))
-            return plan.apply(output) if choice.img else output
+            new, touched = apply_plan(plan, output) if choice.img else (output, False)
+            state.mark(self.site, touched)
+            return new
         # one [txt, img] token tensor (Flux 2 single blocks): text first, as long as the call's conditioning
         txt_len = state.txt_len if state.txt_len is not None else state.context_len
         if txt_len is None:
             raise SafeSteerError(f"cannot tell where the text tokens end in {self.site}'s output.")
-        state.visited.add(str(self.site))
-        if choice.img and choice.txt:
-            return plan.apply(output)
-        return plan.apply(output, txt_len, output.shape[1]) if choice.img else plan.apply(output, 0, txt_len)
+        span = (0, output.shape[1]) if choice.img and choice.txt else (
+            (txt_len, output.shape[1]) if choice.img else (0, txt_len))
+        new, touched = apply_plan(plan, output, *span)
+        state.mark(self.site, touched)
+        return new
 
 
 @dataclass(frozen=True)
@@ -262,6 +281,8 @@ class PipelineSteering:
         self.name = HOOK_PREFIX + uuid.uuid4().hex
         self.state: CallState | None = None
         self.edits: dict[str, int] = {str(s): 0 for s in sites}
+        self._changed: dict[str, int] = {str(s): 0 for s in sites}
+        self._on_device: dict[str, torch.Tensor] = {}  # per site, changed-call counts not yet read (int64, 0-d)
         self.calls = 0
         self._names = _param_names(self.transformer)
         self._hooked: list[torch.nn.Module] = []
@@ -305,6 +326,15 @@ class PipelineSteering:
         for site in state.visited:
             if site in self.edits:
                 self.edits[site] += 1
+        for site, touched in state.touched.items():
+            if site not in self._changed:
+                continue
+            if isinstance(touched, torch.Tensor):  # summed on the device (bounded memory), read in changes()
+                flag = touched.reshape(()).to(torch.int64)
+                total = self._on_device.get(site)
+                self._on_device[site] = flag if total is None else total + flag
+            else:
+                self._changed[site] += int(touched)
         if getattr(state.plan, "is_identity", False):
             return
         missing = [str(s) for s in self.sites if str(s) not in state.visited]
@@ -313,6 +343,18 @@ class PipelineSteering:
                 f"SafeSteer planned an edit at {', '.join(missing)} of {self.info.class_name} ({self.expert}) but it "
                 f"never ran those blocks with stream {self._stream_name()} (skipped layers, another block order, or "
                 f"a stream this family does not return there). Choose other sites or streams.")
+
+    def changes(self) -> dict[str, int]:
+        """Per site, the planned calls in which its edit changed a token; the device flags kept since the last
+        read are summed here, with one host read."""
+        if self._on_device:
+            sites = list(self._on_device)
+            device = self._on_device[sites[0]].device
+            counts = torch.stack([self._on_device[site].to(device) for site in sites]).tolist()
+            for site, n in zip(sites, counts):
+                self._changed[site] += n
+            self._on_device = {}
+        return dict(self._changed)
 
     def _stream_name(self) -> str:
         return "both" if self.choice.img and self.choice.txt else ("img" if self.choice.img else "txt")

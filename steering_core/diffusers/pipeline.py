@@ -52,12 +52,20 @@ class SteeringHandle:
         self._restrength(*values)
 
     def report(self) -> dict[str, Any]:
-        """Planned calls and, per site, the calls in which its block was edited (or recorded)."""
+        """Planned calls; per site, the calls in which its block was edited (or recorded): ``edits``, and those
+        in which the edit changed a token: ``changed`` (0 everywhere: no gate opened / no harmful feature fired);
+        ``note`` says so in words when a steering run changed nothing."""
         edits: dict[str, int] = {}
+        changed: dict[str, int] = {}
         for part in self._parts:
             prefix = "" if part.expert == "transformer" else f"{part.expert}/"      # Wan 2.2's second expert
             edits.update({prefix + site: n for site, n in part.edits.items()})
-        return {"calls": sum(p.calls for p in self._parts), "edits": edits}
+            changed.update({prefix + site: n for site, n in part.changes().items()})
+        out: dict[str, Any] = {"calls": sum(p.calls for p in self._parts), "edits": edits, "changed": changed}
+        if self._restrength is not None and any(edits.values()) and not any(changed.values()):
+            out["note"] = (f"the steered sites ran {sum(edits.values())} times and no token needed a change (no gate "
+                           f"opened / no harmful feature fired); the output equals the unsteered pipeline's.")
+        return out
 
     @property
     def active(self) -> bool:

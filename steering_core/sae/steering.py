@@ -52,7 +52,9 @@ off whatever ``beta`` is)::
 Under ``torch.compile`` (``torch.compiler.is_compiling()``) the same maths runs on every token with no
 host read: all ``|H|`` active-set rounds (a row whose set stops growing keeps its coefficients), the
 result kept where a harmful latent is active (``torch.where``), so the graph compiles with
-``fullgraph=True`` and once for a whole sampling run; ``stats`` do not count compiled calls.
+``fullgraph=True`` and once for a whole sampling run; ``stats`` do not count compiled calls, but
+:meth:`SAESteerer.apply_flagged` returns, with the result, a 0-d tensor "a harmful latent fired here" that the
+host sums after the model call (so "no harmful feature fired" is reported for compiled runs too).
 
 ``beta = gamma = 0`` (or no harmful latent) returns the input tensor itself. The maths runs in
 float32 (float64 only for float64 input); the result has the input's dtype and device. On a device the
@@ -278,16 +280,26 @@ class SAESteerer:
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Steer ``x [..., D]`` (any leading shape, float32/16/bfloat16/64); ungated tokens bit-identical."""
+        return self.apply_flagged(x)[0]
+
+    @torch.no_grad()
+    def apply_flagged(self, x: torch.Tensor) -> tuple[torch.Tensor, bool | torch.Tensor]:
+        """``(steered x, touched)``: :meth:`__call__` and whether a harmful latent fired on some token. Eager:
+        ``x`` itself and False when none did, else True. Under torch.compile ``touched`` is a 0-d bool tensor
+        of the graph (no host read), for the host to sum after the model call."""
         flat = self._flat(x)
         if torch.compiler.is_compiling():
             # no stats here: the graph would be guarded on their Python ints and recompile on every call
-            return x if self.is_identity or flat.shape[0] == 0 else self._steer_every_row(flat).reshape(x.shape)
+            if self.is_identity or flat.shape[0] == 0:
+                return x, False
+            out, gated = self._steer_every_row(flat)
+            return out.reshape(x.shape), gated.any()
         st = self.stats
         st.calls += 1
         st.last_tokens, st.last_gated = flat.shape[0], 0
         st.tokens += flat.shape[0]
         if self.is_identity or flat.shape[0] == 0:
-            return x
+            return x, False
         cfg = self.config
         t = self._on(flat.device, cfg.path == "full")
         pre, z = self._codes(flat, t)
@@ -297,7 +309,7 @@ class SAESteerer:
         st.last_gated = n_rows
         st.gated += n_rows
         if n_rows == 0:
-            return x
+            return x, False
         wide = torch.float64 if x.dtype == torch.float64 else torch.float32
 
         def repel(pre_r: torch.Tensor, active_r: torch.Tensor) -> torch.Tensor:
@@ -308,7 +320,7 @@ class SAESteerer:
         delta = self._delta(pre[rows], z[rows], active[rows], t, repel)
         out = flat.clone()
         out.index_copy_(0, rows, (flat[rows].to(wide) + delta.to(wide)).to(x.dtype))
-        return out.reshape(x.shape)
+        return out.reshape(x.shape), True
 
     def _delta(self, pre: torch.Tensor, z: torch.Tensor, active: torch.Tensor, t: _DeviceTensors,
                repel: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -341,17 +353,18 @@ class SAESteerer:
             coef = torch.where(new.any(1, keepdim=True), self._solve(pre_w, mask, g), coef)
         return coef
 
-    def _steer_every_row(self, flat: torch.Tensor) -> torch.Tensor:
-        """The steered ``flat [N, D]`` computed on every row and kept only where a harmful latent is active:
-        one graph with no host synchronisation (what torch.compile traces; eager runs gather the gated rows).
-        Compiled calls are not counted in ``stats``."""
+    def _steer_every_row(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(steered flat [N, D], gated [N, 1])``: the steer computed on every row and kept only where a harmful
+        latent is active (``gated``): one graph with no host synchronisation (what torch.compile traces; eager
+        runs gather the gated rows). Compiled calls are not counted in ``stats``."""
         t = self._on(flat.device, self.config.path == "full")
         pre, z = self._codes(flat, t)
         active = z > 0
         delta = self._delta(pre, z, active, t, lambda p, a: self._repel_every_round(p, a, t.gram))
         wide = torch.float64 if flat.dtype == torch.float64 else torch.float32
         steered = (flat.to(wide) + delta.to(wide)).to(flat.dtype)
-        return torch.where(active.any(1, keepdim=True), steered, flat)
+        gated = active.any(1, keepdim=True)
+        return torch.where(gated, steered, flat), gated
 
     def reset_stats(self) -> None:
         self.stats = SteerStats()

@@ -30,7 +30,7 @@ Rows and tokens that are not steered come back bit-identical.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Sequence, Union
 
 import torch
 
@@ -109,12 +109,19 @@ def shift_through(project: Callable[[torch.Tensor], torch.Tensor], steps: torch.
     return (y[:, 1:] - y[:, :1]).mean(dim=2)
 
 
+#: What an edit says about itself besides its result: False when it returned its input tensor itself (nothing
+#: changed), True when it changed a token, or a 0-d bool tensor saying so where telling would need a host read
+#: (under torch.compile, or on an accelerator): the host sums those after the model call, never inside it.
+Touched = Union[bool, torch.Tensor]
+
+
 @dataclass
 class CallPlan:
     """What one model call does at every steered site (see :meth:`DiTSteerer.prepare`).
 
     ``row_delta [B, H]`` for add/gated (None when no row is steered), or ``basis [K, H]`` unit
-    vectors with ``coef [B, K]`` row coefficients for project_out.
+    vectors with ``coef [B, K]`` row coefficients for project_out. ``rows [B]`` bool: rows that may
+    change; ``any_rows`` (0-d bool, made with the plan, outside any compiled region): whether any does.
     """
 
     mode: str
@@ -123,27 +130,41 @@ class CallPlan:
     coef: torch.Tensor | None = None
     rows: torch.Tensor | None = None  # [B] bool, rows that may change
 
+    def __post_init__(self) -> None:
+        self.any_rows = None if self.rows is None else self.rows.any()
+
+    @property
+    def _rows_read(self) -> bool:
+        """Whether ``any_rows`` may be read on the host: free for CPU rows in eager mode; under torch.compile
+        (or on an accelerator, where it would sync) the plan applies and ``any_rows`` stays a tensor."""
+        return self.rows is not None and self.rows.device.type == "cpu" and not torch.compiler.is_compiling()
+
     @property
     def is_identity(self) -> bool:
-        if self.rows is None:
-            return True
-        # a host read of CPU rows is free in eager mode; under torch.compile the plan always applies
-        return self.rows.device.type == "cpu" and not torch.compiler.is_compiling() and not bool(self.rows.any())
+        return self.any_rows is None or (self._rows_read and not bool(self.any_rows))
 
     def apply(self, hidden: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
-        """Steer tokens ``[start:stop]`` of ``hidden [B, T, H]``; other tokens and rows stay bit-identical.
+        """Steer tokens ``[start:stop]`` of ``hidden [B, T, H]``; other tokens and rows stay bit-identical
+        (see :meth:`apply_flagged`)."""
+        return self.apply_flagged(hidden, start, stop)[0]
+
+    def apply_flagged(self, hidden: torch.Tensor, start: int = 0,
+                      stop: int | None = None) -> tuple[torch.Tensor, Touched]:
+        """``(steered hidden [B, T, H], touched)``: :meth:`apply` and whether it changed a token (:data:`Touched`).
 
         add / gated: one elementwise add of a ``[B, 1, H]`` row shift (``-0.0`` on rows left alone, which
-        keeps every value bit-identical, -0.0 included). project_out: per row, :func:`fused_update` reads
-        the span once and writes it once (projections on the K unit vectors, then the lift).
+        keeps every value bit-identical, -0.0 included); ``touched`` is the plan's ``any_rows``, known when the
+        call was prepared. project_out: per row, :func:`fused_update` reads the span once and writes it once
+        (projections on the K unit vectors, then the lift); ``touched``: some token had an unsafe-side
+        component. Eager on the CPU, a call that changes nothing returns ``hidden`` itself and False.
         """
         if self.is_identity:
-            return hidden
+            return hidden, False
         if hidden.ndim != 3:
             raise SafeSteerError(f"DiT steering expects block outputs [B, T, H], got {tuple(hidden.shape)}.")
         stop = hidden.shape[1] if stop is None else stop
         if stop <= start:
-            return hidden
+            return hidden, False
         rows = self.rows.to(hidden.device)  # type: ignore[union-attr]
         if rows.shape[0] != hidden.shape[0]:
             raise SafeSteerError(f"steering plan was prepared for {rows.shape[0]} rows, block output has {hidden.shape[0]}.")
@@ -151,19 +172,22 @@ class CallPlan:
         if self.mode != "project_out":
             delta = self.row_delta.to(hidden.device, hidden.dtype)  # type: ignore[union-attr]
             update = torch.where(rows.unsqueeze(1), delta, -0.0).unsqueeze(1)  # [B, 1, H]
+            touched: Touched = True if self._rows_read else self.any_rows  # type: ignore[assignment]
             if whole:
-                return hidden + update
+                return hidden + update, touched
             out = hidden.clone()
             out[:, start:stop] += update
-            return out
+            return out, touched
         basis = self.basis.to(hidden.device, hidden.dtype)  # type: ignore[union-attr]
         coef = self.coef.to(hidden.device, torch.float32)  # type: ignore[union-attr]
         if torch.compiler.is_compiling():
             seg = hidden[:, start:stop]
             amount = coef.unsqueeze(1) * torch.relu(-(seg @ basis.T).to(torch.float32))   # [B, T, K]
-            new = torch.where((amount != 0).any(-1, keepdim=True), seg + amount.to(hidden.dtype) @ basis, seg)
-            return new if whole else torch.cat([hidden[:, :start], new, hidden[:, stop:]], dim=1)
+            lifted = (amount != 0).any(-1, keepdim=True)                                  # [B, T, 1]
+            new = torch.where(lifted, seg + amount.to(hidden.dtype) @ basis, seg)
+            return (new if whole else torch.cat([hidden[:, :start], new, hidden[:, stop:]], dim=1)), lifted.any()
         out = torch.empty_like(hidden) if whole else hidden.clone()
+        hits = []
         for b in range(hidden.shape[0]):
             row_coef = coef[b]
 
@@ -171,8 +195,11 @@ class CallPlan:
                 amount = c * torch.relu(-(chunk @ basis.T).to(torch.float32))            # [n, K]
                 return amount.to(chunk.dtype), (amount != 0).any(dim=1, keepdim=True)
 
-            fused_update(hidden[b, start:stop], basis, coefficients, out=out[b, start:stop])
-        return out
+            hits.append(fused_update(hidden[b, start:stop], basis, coefficients, out=out[b, start:stop])[1])
+        touched = torch.cat(hits).any()
+        if hidden.device.type == "cpu" and not bool(touched):  # free on the CPU; on accelerators it would sync
+            return hidden, False
+        return out, touched
 
 
 class DiTSteerer:

@@ -185,8 +185,15 @@ class SteeringOp:
 
     def __call__(self, hidden: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Steer ``hidden [..., D]``; ``token_mask`` (shape ``hidden.shape[:-1]``) limits which tokens may change."""
+        return self.apply_flagged(hidden, token_mask)[0]
+
+    def apply_flagged(self, hidden: torch.Tensor,
+                      token_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, bool | torch.Tensor]:
+        """``(steered hidden, touched)``: :meth:`__call__` and whether a token changed: False with ``hidden``
+        itself, True, or (under torch.compile, on accelerators) a 0-d bool tensor, read by the caller outside
+        any compiled region."""
         if self.is_identity:
-            return hidden
+            return hidden, False
         if not isinstance(hidden, torch.Tensor) or not hidden.is_floating_point():
             raise SafeSteerError("steering needs a floating-point torch tensor of activations.")
         self.direction.check_dim(int(hidden.shape[-1]), "the activations being steered")
@@ -199,18 +206,22 @@ class SteeringOp:
             mask = mask if mask.dtype == torch.bool else mask != 0
         flat = hidden.reshape(-1, self.dim)
         if self.config.mode == "add" and mask is None:
-            return hidden + ((self._strength * self._scale) @ self._vectors).to(hidden.device, hidden.dtype)
+            return hidden + ((self._strength * self._scale) @ self._vectors).to(hidden.device, hidden.dtype), True
         seq_scores = None
         if self.config.mode != "add" and self.config.gate_scope == "sequence":
             seq_scores = self._sequence_scores(hidden, token_mask)
         if torch.compiler.is_compiling():
             # one functional expression, which the compiler fuses into a single read and write
             coef, touched = self._rows(flat, mask, seq_scores)
-            return torch.where(touched, torch.addmm(flat, coef, self._basis(flat.device, flat.dtype)), flat).reshape(hidden.shape)
+            out = torch.where(touched, torch.addmm(flat, coef, self._basis(flat.device, flat.dtype)), flat)
+            return out.reshape(hidden.shape), touched.any()
         out, touched = self._fused(flat, mask, seq_scores)
-        if hidden.device.type == "cpu" and not bool(touched.any()):  # on accelerators this check would cost a sync
-            return hidden
-        return out.reshape(hidden.shape)
+        hit = touched.any()
+        if hidden.device.type == "cpu":  # on accelerators this check would cost a sync
+            if not bool(hit):
+                return hidden, False
+            return out.reshape(hidden.shape), True
+        return out.reshape(hidden.shape), hit
 
     def _rows(self, chunk: torch.Tensor, mask: torch.Tensor | None,
               scores: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

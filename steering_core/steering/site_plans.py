@@ -2,10 +2,15 @@
 
 A *planner* makes one plan per model call (``prepare_call(x, sigma, context, cond_or_uncond)``); a
 plan edits a block's tokens with ``apply(tokens [B, T, H], start, stop)``, or gives each site its own
-plan through ``for_site(site)``; hosts call a plan's ``finish()``, where it has one, after the model call. Here: a direction (:class:`DirectionPlanner`), a token editor per site
-(:class:`SitePlanner`: SAE Blend/Repel), activation recording (:class:`ActivationRecorder`) and the
-safety monitor (:class:`MonitorPlanner`). ``cond_or_uncond`` is ComfyUI's per-chunk list (0 = cond,
-1 = uncond); hosts without one build it (see ``steering_core.diffusers``).
+plan through ``for_site(site)``; hosts call a plan's ``finish()``, where it has one, after the model call.
+Hosts edit through :func:`apply_plan`, which also says whether a token changed: a plan's ``apply_flagged``
+returns that flag as a 0-d tensor where telling would need a host read (under torch.compile, on an
+accelerator), and hosts sum those flags after the call (their no-silent-no-op reports), never inside it.
+
+Here: a direction (:class:`DirectionPlanner`), a token editor per site (:class:`SitePlanner`: SAE
+Blend/Repel), activation recording (:class:`ActivationRecorder`) and the safety monitor
+(:class:`MonitorPlanner`). ``cond_or_uncond`` is ComfyUI's per-chunk list (0 = cond, 1 = uncond); hosts
+without one build it (see ``steering_core.diffusers``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from .dit import CallPlan, DiTSteerer, cond_row_mask
+from .dit import CallPlan, DiTSteerer, Touched, cond_row_mask
 from ..evidence.monitor import SafetyMonitorLog, row_scores
 from .sites import Site
 
@@ -23,6 +28,36 @@ from .sites import Site
 def _rows_index(rows: torch.Tensor) -> torch.Tensor | None:
     """None when every row is selected (no gather needed), else the selected row indices."""
     return None if bool(rows.all()) else rows.nonzero().reshape(-1)
+
+
+def apply_plan(plan: Any, tokens: torch.Tensor, start: int = 0,
+               stop: int | None = None) -> tuple[torch.Tensor, Touched]:
+    """``(plan.apply(tokens, start, stop), touched)`` for any token plan: its own ``apply_flagged`` where it has
+    one, else ``touched`` is whether ``apply`` returned a new tensor (:data:`~.dit.Touched`)."""
+    flagged = getattr(plan, "apply_flagged", None)
+    if callable(flagged):
+        return flagged(tokens, start, stop)
+    new = plan.apply(tokens, start, stop)
+    return new, new is not tokens
+
+
+def either(a: Touched, b: Touched) -> Touched:
+    """Whether either of two edits touched a token, with no host read of a tensor flag."""
+    if a is True or b is True:
+        return True
+    if a is False or b is False:
+        return b if a is False else a
+    return a | b
+
+
+def edit_flagged(edit: Callable[[torch.Tensor], torch.Tensor], seg: torch.Tensor) -> tuple[torch.Tensor, Touched]:
+    """``(edit(seg), touched)``: an editor's own ``apply_flagged(seg)`` where it has one (SAE Blend/Repel),
+    else whether it returned a new tensor (recorders return their input)."""
+    flagged = getattr(edit, "apply_flagged", None)
+    if callable(flagged):
+        return flagged(seg)
+    new = edit(seg)
+    return new, new is not seg
 
 
 class _SiteEdit:
@@ -33,19 +68,24 @@ class _SiteEdit:
         self.rows = rows
 
     def apply(self, tokens: torch.Tensor, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        return self.apply_flagged(tokens, start, stop)[0]
+
+    def apply_flagged(self, tokens: torch.Tensor, start: int = 0,
+                      stop: int | None = None) -> tuple[torch.Tensor, Touched]:
+        """``(edited tokens [B, T, H], touched)``; ``tokens`` itself and False when the editor changed nothing."""
         stop = tokens.shape[1] if stop is None else stop
         if stop <= start:
-            return tokens
+            return tokens, False
         seg = tokens[:, start:stop] if self.rows is None else tokens[self.rows.to(tokens.device), start:stop]
-        new = self.edit(seg)
+        new, touched = edit_flagged(self.edit, seg)
         if new is seg:
-            return tokens
+            return tokens, False
         out = tokens.clone()
         if self.rows is None:
             out[:, start:stop] = new
         else:
             out[self.rows.to(tokens.device), start:stop] = new
-        return out
+        return out, touched
 
 
 class _Passthrough:
@@ -82,7 +122,8 @@ class SitePlanner:
     """A planner running a token editor ``[N, T, H] -> [N, T, H]`` per site.
 
     ``editors`` maps each site to a callable that returns its input object itself when it changes
-    nothing (so untouched blocks cost no copy). ``cond_only`` leaves the unconditional rows of CFG alone.
+    nothing (so untouched blocks cost no copy); one with ``apply_flagged(x) -> (new, touched)`` (SAE
+    Blend/Repel) also says whether it changed a token where a new tensor does not tell (under torch.compile). ``cond_only`` leaves the unconditional rows of CFG alone.
     ``expects`` is the no-op policy of the host's patch installer: "may_edit" for data-dependent
     editors (SAE features), "observe" for recorders.
     """
