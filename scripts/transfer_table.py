@@ -94,6 +94,53 @@ def validation_ratios(src: PooledTable, tgt: PooledTable, pairs: dict, anchors: 
     return {r.category: r.sources[0].transferred_auroc / r.sources[0].source_auroc for r in inner.rows}
 
 
+GATES = ("projection", "readout")
+GATE_KEYS = ("auc_pairs", "auc_anchors", "fpr_anchors", "fpr_safe", "recall")
+
+
+def gate_comparison(rep, src: PooledTable, tgt: PooledTable, anchors: list[str], map_kind: str, seed: int,
+                    false_positive_rate: float = 0.05) -> dict[str, dict[str, float]]:
+    """Per category, the transported projection against the read-out as a *gate* in the target space.
+
+    The map is refitted exactly as ``rep`` fitted it (same anchors, kind, ``lam="auto"``, seed); each gate is
+    calibrated at ``false_positive_rate`` on the map's stored training anchors (the read-out on its cross-fitted
+    scores). Measured on prompts neither the map nor the calibration saw: the anchors :func:`fit_alignment` held
+    out (``anchor_holdout_split``) and ``rep``'s held-out pairs. Keys ``gate_<key>_<gate>`` with key in
+    ``auc_pairs`` (held-out safe vs unsafe), ``auc_anchors`` (held-out anchors vs held-out unsafe), ``fpr_anchors``
+    / ``fpr_safe`` (share of held-out anchors / safe prompts whose gate opens) and ``recall`` (share of held-out
+    unsafe prompts whose gate opens); plus ``readout_fit_r2``, the read-out's cross-fitted R^2 of the source score
+    on the training anchors (benign data only).
+    """
+    from steering_core import fit_alignment
+    from steering_core.alignment.maps import anchor_holdout_split
+    from steering_core.directions.metrics import auroc
+
+    stack = lambda table, prompts: torch.stack([table.vectors[p] for p in prompts]).to(torch.float64)  # noqa: E731
+    alignment = fit_alignment(stack(src, anchors), stack(tgt, anchors), map_kind, lam="auto", seed=seed)
+    held_anchors = stack(tgt, [anchors[i] for i in anchor_holdout_split(len(anchors), 0.1, seed)[0].tolist()])
+    source_dir = rep.directions[f"source:{rep.sources[0]}"]
+    gates = {g: alignment.transport(source_dir, readout=g == "readout", false_positive_rate=false_positive_rate,
+                                    agreement=False) for g in GATES}
+    xs = alignment.source_anchor_sample.to(torch.float64)
+    _, _, cross = alignment.readouts(source_dir.vectors)
+    truth = xs @ source_dir.vectors.to(torch.float64).T
+    fit_r2 = 1 - ((cross - truth) ** 2).sum(0) / ((truth - truth.mean(0)) ** 2).sum(0)
+    out = {}
+    for c in rep.categories:
+        held = [p for cat, d in rep.split.items() if c in ("global", cat) for p in d["held_out"]]
+        safe, unsafe = stack(tgt, [p[0] for p in held]), stack(tgt, [p[1] for p in held])
+        row = {"readout_fit_r2": float(fit_r2[source_dir.index(c)])}
+        for g, moved in gates.items():
+            i, thr = moved.index(c), float(moved.thresholds[moved.index(c)])
+            s, u, a = (moved.gate_scores(x)[:, i] for x in (safe, unsafe, held_anchors))
+            row.update({f"gate_auc_pairs_{g}": auroc(s, u), f"gate_auc_anchors_{g}": auroc(a, u),
+                        f"gate_fpr_anchors_{g}": float((a < thr).double().mean()),
+                        f"gate_fpr_safe_{g}": float((s < thr).double().mean()),
+                        f"gate_recall_{g}": float((u < thr).double().mean())})
+        out[c] = row
+    return out
+
+
 def _ms(values: list[float]) -> str:
     vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:
@@ -118,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validation-for", nargs="*", default=["ridge", "procrustes"],
                         help="map kinds whose validation-split transfer ratio (val_ratio) is measured (one extra report "
                              "each, no agreement); --resume adds it to kept records that lack it")
+    parser.add_argument("--gates-for", nargs="*", default=["ridge", "procrustes"],
+                        help="map kinds whose gates (transported projection vs read-out) are compared (gate_comparison); "
+                             "--resume adds the comparison to kept records that lack it")
     parser.add_argument("--no-control", action="store_true", help="skip the shuffled-anchor control")
     parser.add_argument("--control-only", action="store_true", help="run only the shuffled-anchor control")
     parser.add_argument("--merge", nargs="+", default=None, metavar="DIR",
@@ -183,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                 m = rep.maps[0]
                 val = validation_ratios(tables[src], tables[tgt], pairs, anchors, map_kind, seed, control) \
                     if map_kind in args.validation_for else {}
+                gate = gate_comparison(rep, tables[src], tables[tgt], anchors, map_kind, seed) \
+                    if map_kind in args.gates_for and not control else {}
                 for r in rep.rows:
                     s = r.sources[0]
                     records.append({"pair": pair, "source": rep.sources[0], "target": rep.target, "map": map_kind,
@@ -190,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
                                     "native": r.native_auroc, "transferred": s.transferred_auroc,
                                     "universal": r.universal_auroc, "source_auroc": s.source_auroc, "cos": s.cosine,
                                     "coverage": s.coverage, "agreement": s.agreement, "r2": m["held_out_r2"],
-                                    "lam": m.get("lam_selected"), "val_ratio": val.get(r.category)})
+                                    "lam": m.get("lam_selected"), "val_ratio": val.get(r.category),
+                                    **gate.get(r.category, {})})
                 say(f"{pair} {map_kind}{' CONTROL' if control else ''} seed {seed}: "
                     f"{time.perf_counter() - started:.0f} s")
             text = write(Path(args.out), records, anchors, pairs)  # after every group: a long run keeps what it has
@@ -234,6 +287,7 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
                      f"{_ms(per_seed('transferred'))} | {_ms(ratio)} | {_ms(per_seed('universal'))} | {_ms(per_seed('cos'))} | "
                      f"{_ms(per_seed('coverage'))} | {_ms(per_seed('r2'))} | {_ms(per_seed('agreement'))} | {_ms(per_seed('val_ratio'))} | "
                      f"{_ms(per_seed('lam'))} |")
+    lines += render_gates(records, cats)
     lines += ["", "Per category (mean ± sd over seeds): native / transferred / universal AUROC, cos, coverage, agreement.", "",
               "| source → target | map | category | native | transferred | universal | cos | coverage | agreement |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -259,6 +313,33 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
             cells = [_rho([r for r in real if r["pair"] == name], key) for key in DIAGNOSTICS]
             lines.append(f"| {name} | " + " | ".join(f"{rho:+.2f} (n = {n})" if n > 2 else "n/a" for rho, n in cells) + " |")
     return "\n".join(lines)
+
+
+def render_gates(records: list[dict], cats: list[str]) -> list[str]:
+    """The gate comparison (see :func:`gate_comparison`): per (pair, map), mean over categories, then mean ± sd over seeds."""
+    have = [r for r in records if not r["control"] and r["category"] in cats and "gate_recall_projection" in r]
+    if not have:
+        return []
+    lines = ["", "Gates in the target space (gate_comparison), **P** = transported projection, **R** = read-out; each "
+             "calibrated at 5 % on the map's training anchors; AUROC safe vs unsafe held-out pairs, and held-out anchors "
+             "vs held-out unsafe prompts; at the calibrated threshold, the share of held-out anchors / held-out safe "
+             "prompts the gate opens for (false positives) and of held-out unsafe prompts (recall). R wins: seeds where "
+             "the read-out's pair AUROC beats the projection's.", "",
+             "| source → target | map | AUROC pairs P | AUROC pairs R | AUROC anchors P | AUROC anchors R | FP anchors P | "
+             "FP anchors R | FP safe P | FP safe R | recall P | recall R | read-out fit R² | R wins |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for pair, map_kind in dict.fromkeys((r["pair"], r["map"]) for r in have):
+        rows = [r for r in have if (r["pair"], r["map"]) == (pair, map_kind)]
+        seeds = sorted({r["seed"] for r in rows})
+
+        def per_seed(key: str) -> list[float]:
+            return [float(np.mean([r[key] for r in rows if r["seed"] == s])) for s in seeds]
+
+        cells = [_ms(per_seed(f"gate_{k}_{g}")) for k in GATE_KEYS for g in GATES]
+        wins = sum(r > p for r, p in zip(per_seed("gate_auc_pairs_readout"), per_seed("gate_auc_pairs_projection")))
+        lines.append(f"| {rows[0]['source']} → {rows[0]['target']} | {map_kind} | " + " | ".join(cells)
+                     + f" | {_ms(per_seed('readout_fit_r2'))} | {wins}/{len(seeds)} |")
+    return lines
 
 
 DIAGNOSTICS = ("agreement", "r2", "coverage", "cos", "val_ratio")

@@ -479,6 +479,22 @@ def _fit_auto_kind(source: object, target: object, directions: object | None, **
     return alignment
 
 
+def anchor_holdout_split(n: int, holdout: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(held_out, train)`` anchor indices of :func:`fit_alignment` with the same ``holdout`` and ``seed``.
+
+    ``round(holdout * n)`` anchors (none when that is 1) are held out to measure the map's R^2; the
+    map, its stored anchor sample and every gate calibrated from it see only the training ones, so the
+    held-out ones are benign prompts a caller can measure false positives on.
+    """
+    n_hold = int(round(holdout * n)) if holdout > 0 else 0
+    if n_hold == 1:
+        n_hold = 0
+    if n - n_hold < 3:
+        raise SafeSteerError(f"need at least 3 training anchors, got {n - n_hold} (N={n}, holdout={holdout}); add anchor prompts.")
+    perm = torch.randperm(n, generator=torch.Generator(device="cpu").manual_seed(seed))
+    return perm[:n_hold], perm[n_hold:]
+
+
 def fit_alignment(
     source: object,
     target: object,
@@ -547,14 +563,9 @@ def fit_alignment(
     dtype = torch.promote_types(torch.promote_types(x.dtype, y.dtype), torch.float32)
     x, y = x.to(dtype), y.to(y.device).to(dtype)
     n = x.shape[0]
-    n_hold = int(round(holdout * n)) if holdout > 0 else 0
-    if n_hold == 1:
-        n_hold = 0
-    if n - n_hold < 3:
-        raise SafeSteerError(f"need at least 3 training anchors, got {n - n_hold} (N={n}, holdout={holdout}); add anchor prompts.")
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    perm = torch.randperm(n, generator=gen).to(x.device)
-    hold_idx, train_idx = perm[:n_hold], perm[n_hold:]
+    hold_idx, train_idx = anchor_holdout_split(n, holdout, seed)
+    n_hold = int(hold_idx.shape[0])
+    hold_idx, train_idx = hold_idx.to(x.device), train_idx.to(x.device)
     x_tr, y_tr = x[train_idx], y[train_idx]
     source_mean, target_mean = x_tr.mean(0), y_tr.mean(0)
     xc, yc = x_tr - source_mean, y_tr - target_mean
