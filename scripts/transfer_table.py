@@ -125,11 +125,14 @@ def gate_comparison(rep, src: PooledTable, tgt: PooledTable, anchors: list[str],
     _, _, cross = alignment.readouts(source_dir.vectors)
     truth = xs @ source_dir.vectors.to(torch.float64).T
     fit_r2 = 1 - ((cross - truth) ** 2).sum(0) / ((truth - truth.mean(0)) ** 2).sum(0)
+    agree_p = alignment.agreement(source_dir.vectors)
     out = {}
     for c in rep.categories:
         held = [p for cat, d in rep.split.items() if c in ("global", cat) for p in d["held_out"]]
         safe, unsafe = stack(tgt, [p[0] for p in held]), stack(tgt, [p[1] for p in held])
-        row = {"readout_fit_r2": float(fit_r2[source_dir.index(c)])}
+        k = source_dir.index(c)
+        row = {"readout_fit_r2": float(fit_r2[k]), "agreement_projection": float(agree_p[k]),
+               "agreement_readout": spearman(cross[:, k], truth[:, k])}
         for g, moved in gates.items():
             i, thr = moved.index(c), float(moved.thresholds[moved.index(c)])
             s, u, a = (moved.gate_scores(x)[:, i] for x in (safe, unsafe, held_anchors))
@@ -326,8 +329,9 @@ def render_gates(records: list[dict], cats: list[str]) -> list[str]:
              "prompts the gate opens for (false positives) and of held-out unsafe prompts (recall). R wins: seeds where "
              "the read-out's pair AUROC beats the projection's.", "",
              "| source → target | map | AUROC pairs P | AUROC pairs R | AUROC anchors P | AUROC anchors R | FP anchors P | "
-             "FP anchors R | FP safe P | FP safe R | recall P | recall R | read-out fit R² | R wins |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "FP anchors R | FP safe P | FP safe R | recall P | recall R | read-out fit R² | R wins | agreement P | "
+             "agreement R | rule picks R | AUROC pairs rule |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for pair, map_kind in dict.fromkeys((r["pair"], r["map"]) for r in have):
         rows = [r for r in have if (r["pair"], r["map"]) == (pair, map_kind)]
         seeds = sorted({r["seed"] for r in rows})
@@ -337,8 +341,13 @@ def render_gates(records: list[dict], cats: list[str]) -> list[str]:
 
         cells = [_ms(per_seed(f"gate_{k}_{g}")) for k in GATE_KEYS for g in GATES]
         wins = sum(r > p for r, p in zip(per_seed("gate_auc_pairs_readout"), per_seed("gate_auc_pairs_projection")))
+        for r in rows:
+            pick = "readout" if r["agreement_readout"] > r["agreement_projection"] else "projection"
+            r["gate_auc_pairs_rule"], r["rule_picks_readout"] = r[f"gate_auc_pairs_{pick}"], float(pick == "readout")
         lines.append(f"| {rows[0]['source']} → {rows[0]['target']} | {map_kind} | " + " | ".join(cells)
-                     + f" | {_ms(per_seed('readout_fit_r2'))} | {wins}/{len(seeds)} |")
+                     + f" | {_ms(per_seed('readout_fit_r2'))} | {wins}/{len(seeds)} | {_ms(per_seed('agreement_projection'))} | "
+                     f"{_ms(per_seed('agreement_readout'))} | {_ms(per_seed('rule_picks_readout'))} | "
+                     f"{_ms(per_seed('gate_auc_pairs_rule'))} |")
     return lines
 
 
