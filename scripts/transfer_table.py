@@ -108,8 +108,10 @@ def gate_comparison(rep, src: PooledTable, tgt: PooledTable, anchors: list[str],
     out (``anchor_holdout_split``) and ``rep``'s held-out pairs. Keys ``gate_<key>_<gate>`` with key in
     ``auc_pairs`` (held-out safe vs unsafe), ``auc_anchors`` (held-out anchors vs held-out unsafe), ``fpr_anchors``
     / ``fpr_safe`` (share of held-out anchors / safe prompts whose gate opens) and ``recall`` (share of held-out
-    unsafe prompts whose gate opens); plus ``readout_fit_r2``, the read-out's cross-fitted R^2 of the source score
-    on the training anchors (benign data only).
+    unsafe prompts whose gate opens); plus, from benign anchors only, ``readout_fit_r2`` (the read-out's
+    cross-fitted R^2 of the source score on the training anchors), ``agreement_readout`` (Spearman of those
+    cross-fitted read-out scores with the source scores) and ``agreement_projection`` (the map's cross-fitted score
+    agreement, :meth:`Alignment.agreement`): the inputs of the rule :func:`_gate_value` evaluates.
     """
     from steering_core import fit_alignment
     from steering_core.alignment.maps import anchor_holdout_split
@@ -318,6 +320,17 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
     return "\n".join(lines)
 
 
+def _gate_value(record: dict, key: str) -> float:
+    """A record's figure, or a derived one: the agreement rule picks the read-out where its cross-fitted agreement
+    beats the projection's; ``rule_picks_readout`` is 1 there, ``<figure>_rule`` is the picked gate's figure."""
+    pick = "readout" if record["agreement_readout"] > record["agreement_projection"] else "projection"
+    if key == "rule_picks_readout":
+        return float(pick == "readout")
+    if key.endswith("_rule"):
+        return record[f"{key[:-len('rule')]}{pick}"]
+    return record[key]
+
+
 def render_gates(records: list[dict], cats: list[str]) -> list[str]:
     """The gate comparison (see :func:`gate_comparison`): per (pair, map), mean over categories, then mean ± sd over seeds."""
     have = [r for r in records if not r["control"] and r["category"] in cats and "gate_recall_projection" in r]
@@ -330,24 +343,21 @@ def render_gates(records: list[dict], cats: list[str]) -> list[str]:
              "the read-out's pair AUROC beats the projection's.", "",
              "| source → target | map | AUROC pairs P | AUROC pairs R | AUROC anchors P | AUROC anchors R | FP anchors P | "
              "FP anchors R | FP safe P | FP safe R | recall P | recall R | read-out fit R² | R wins | agreement P | "
-             "agreement R | rule picks R | AUROC pairs rule |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "agreement R | rule picks R | AUROC pairs rule | recall rule |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for pair, map_kind in dict.fromkeys((r["pair"], r["map"]) for r in have):
         rows = [r for r in have if (r["pair"], r["map"]) == (pair, map_kind)]
         seeds = sorted({r["seed"] for r in rows})
 
         def per_seed(key: str) -> list[float]:
-            return [float(np.mean([r[key] for r in rows if r["seed"] == s])) for s in seeds]
+            return [float(np.mean([_gate_value(r, key) for r in rows if r["seed"] == s])) for s in seeds]
 
         cells = [_ms(per_seed(f"gate_{k}_{g}")) for k in GATE_KEYS for g in GATES]
         wins = sum(r > p for r, p in zip(per_seed("gate_auc_pairs_readout"), per_seed("gate_auc_pairs_projection")))
-        for r in rows:
-            pick = "readout" if r["agreement_readout"] > r["agreement_projection"] else "projection"
-            r["gate_auc_pairs_rule"], r["rule_picks_readout"] = r[f"gate_auc_pairs_{pick}"], float(pick == "readout")
         lines.append(f"| {rows[0]['source']} → {rows[0]['target']} | {map_kind} | " + " | ".join(cells)
                      + f" | {_ms(per_seed('readout_fit_r2'))} | {wins}/{len(seeds)} | {_ms(per_seed('agreement_projection'))} | "
                      f"{_ms(per_seed('agreement_readout'))} | {_ms(per_seed('rule_picks_readout'))} | "
-                     f"{_ms(per_seed('gate_auc_pairs_rule'))} |")
+                     f"{_ms(per_seed('gate_auc_pairs_rule'))} | {_ms(per_seed('gate_recall_rule'))} |")
     return lines
 
 
