@@ -94,24 +94,20 @@ def validation_ratios(src: PooledTable, tgt: PooledTable, pairs: dict, anchors: 
     return {r.category: r.sources[0].transferred_auroc / r.sources[0].source_auroc for r in inner.rows}
 
 
-GATES = ("projection", "readout")
-GATE_KEYS = ("auc_pairs", "auc_anchors", "fpr_anchors", "fpr_safe", "recall")
+GATE_KEYS = ("auc_anchors", "fpr_anchors", "fpr_safe", "recall")
 
 
-def gate_comparison(rep, src: PooledTable, tgt: PooledTable, anchors: list[str], map_kind: str, seed: int,
-                    false_positive_rate: float = 0.05) -> dict[str, dict[str, float]]:
-    """Per category, the transported projection against the read-out as a *gate* in the target space.
+def gate_figures(rep, src: PooledTable, tgt: PooledTable, anchors: list[str], map_kind: str, seed: int,
+                 false_positive_rate: float = 0.05) -> dict[str, dict[str, float]]:
+    """Per category, the transported direction as a *gate* in the target space, at its calibrated operating point.
 
-    The map is refitted exactly as ``rep`` fitted it (same anchors, kind, ``lam="auto"``, seed); each gate is
-    calibrated at ``false_positive_rate`` on the map's stored training anchors (the read-out on its cross-fitted
-    scores). Measured on prompts neither the map nor the calibration saw: the anchors :func:`fit_alignment` held
-    out (``anchor_holdout_split``) and ``rep``'s held-out pairs. Keys ``gate_<key>_<gate>`` with key in
-    ``auc_pairs`` (held-out safe vs unsafe), ``auc_anchors`` (held-out anchors vs held-out unsafe), ``fpr_anchors``
-    / ``fpr_safe`` (share of held-out anchors / safe prompts whose gate opens) and ``recall`` (share of held-out
-    unsafe prompts whose gate opens); plus, from benign anchors only, ``readout_fit_r2`` (the read-out's
-    cross-fitted R^2 of the source score on the training anchors), ``agreement_readout`` (Spearman of those
-    cross-fitted read-out scores with the source scores) and ``agreement_projection`` (the map's cross-fitted score
-    agreement, :meth:`Alignment.agreement`): the inputs of the rule :func:`_gate_value` evaluates.
+    The map is refitted exactly as ``rep`` fitted it (same anchors, kind, ``lam="auto"``, seed) and the direction
+    transported with its gates calibrated at ``false_positive_rate`` on the map's stored training anchors. Measured
+    on prompts neither the map nor the calibration saw: the anchors :func:`fit_alignment` held out
+    (``anchor_holdout_split``) and ``rep``'s held-out pairs. Keys: ``gate_auc_anchors`` (AUROC, held-out anchors vs
+    held-out unsafe prompts), ``gate_fpr_anchors`` / ``gate_fpr_safe`` (share of held-out anchors / held-out safe
+    prompts whose gate opens) and ``gate_recall`` (share of held-out unsafe prompts whose gate opens). The gate's
+    AUROC on the held-out pairs is the table's *transferred* AUROC.
     """
     from steering_core import fit_alignment
     from steering_core.alignment.maps import anchor_holdout_split
@@ -120,29 +116,17 @@ def gate_comparison(rep, src: PooledTable, tgt: PooledTable, anchors: list[str],
     stack = lambda table, prompts: torch.stack([table.vectors[p] for p in prompts]).to(torch.float64)  # noqa: E731
     alignment = fit_alignment(stack(src, anchors), stack(tgt, anchors), map_kind, lam="auto", seed=seed)
     held_anchors = stack(tgt, [anchors[i] for i in anchor_holdout_split(len(anchors), 0.1, seed)[0].tolist()])
-    source_dir = rep.directions[f"source:{rep.sources[0]}"]
-    gates = {g: alignment.transport(source_dir, readout=g == "readout", false_positive_rate=false_positive_rate,
-                                    agreement=False) for g in GATES}
-    xs = alignment.source_anchor_sample.to(torch.float64)
-    _, _, cross = alignment.readouts(source_dir.vectors)
-    truth = xs @ source_dir.vectors.to(torch.float64).T
-    fit_r2 = 1 - ((cross - truth) ** 2).sum(0) / ((truth - truth.mean(0)) ** 2).sum(0)
-    agree_p = alignment.agreement(source_dir.vectors)
+    moved = alignment.transport(rep.directions[f"source:{rep.sources[0]}"], false_positive_rate=false_positive_rate,
+                                agreement=False)
     out = {}
     for c in rep.categories:
         held = [p for cat, d in rep.split.items() if c in ("global", cat) for p in d["held_out"]]
-        safe, unsafe = stack(tgt, [p[0] for p in held]), stack(tgt, [p[1] for p in held])
-        k = source_dir.index(c)
-        row = {"readout_fit_r2": float(fit_r2[k]), "agreement_projection": float(agree_p[k]),
-               "agreement_readout": spearman(cross[:, k], truth[:, k])}
-        for g, moved in gates.items():
-            i, thr = moved.index(c), float(moved.thresholds[moved.index(c)])
-            s, u, a = (moved.gate_scores(x)[:, i] for x in (safe, unsafe, held_anchors))
-            row.update({f"gate_auc_pairs_{g}": auroc(s, u), f"gate_auc_anchors_{g}": auroc(a, u),
-                        f"gate_fpr_anchors_{g}": float((a < thr).double().mean()),
-                        f"gate_fpr_safe_{g}": float((s < thr).double().mean()),
-                        f"gate_recall_{g}": float((u < thr).double().mean())})
-        out[c] = row
+        i = moved.index(c)
+        thr = float(moved.thresholds[i])
+        s, u = (moved.gate_scores(stack(tgt, [p[j] for p in held]))[:, i] for j in (0, 1))
+        a = moved.gate_scores(held_anchors)[:, i]
+        out[c] = {"gate_auc_anchors": auroc(a, u), "gate_fpr_anchors": float((a < thr).double().mean()),
+                  "gate_fpr_safe": float((s < thr).double().mean()), "gate_recall": float((u < thr).double().mean())}
     return out
 
 
@@ -171,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="map kinds whose validation-split transfer ratio (val_ratio) is measured (one extra report "
                              "each, no agreement); --resume adds it to kept records that lack it")
     parser.add_argument("--gates-for", nargs="*", default=["ridge", "procrustes"],
-                        help="map kinds whose gates (transported projection vs read-out) are compared (gate_comparison); "
-                             "--resume adds the comparison to kept records that lack it")
+                        help="map kinds whose transported direction is measured as a gate (gate_figures; not for the "
+                             "control; computed with the record, not added by --resume)")
     parser.add_argument("--no-control", action="store_true", help="skip the shuffled-anchor control")
     parser.add_argument("--control-only", action="store_true", help="run only the shuffled-anchor control")
     parser.add_argument("--merge", nargs="+", default=None, metavar="DIR",
@@ -238,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 m = rep.maps[0]
                 val = validation_ratios(tables[src], tables[tgt], pairs, anchors, map_kind, seed, control) \
                     if map_kind in args.validation_for else {}
-                gate = gate_comparison(rep, tables[src], tables[tgt], anchors, map_kind, seed) \
+                gate = gate_figures(rep, tables[src], tables[tgt], anchors, map_kind, seed) \
                     if map_kind in args.gates_for and not control else {}
                 for r in rep.rows:
                     s = r.sources[0]
@@ -320,44 +304,25 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
     return "\n".join(lines)
 
 
-def _gate_value(record: dict, key: str) -> float:
-    """A record's figure, or a derived one: the agreement rule picks the read-out where its cross-fitted agreement
-    beats the projection's; ``rule_picks_readout`` is 1 there, ``<figure>_rule`` is the picked gate's figure."""
-    pick = "readout" if record["agreement_readout"] > record["agreement_projection"] else "projection"
-    if key == "rule_picks_readout":
-        return float(pick == "readout")
-    if key.endswith("_rule"):
-        return record[f"{key[:-len('rule')]}{pick}"]
-    return record[key]
-
-
 def render_gates(records: list[dict], cats: list[str]) -> list[str]:
-    """The gate comparison (see :func:`gate_comparison`): per (pair, map), mean over categories, then mean ± sd over seeds."""
-    have = [r for r in records if not r["control"] and r["category"] in cats and "gate_recall_projection" in r]
+    """The gate table (see :func:`gate_figures`): per (pair, map), mean over categories, then mean ± sd over seeds."""
+    have = [r for r in records if not r["control"] and r["category"] in cats and "gate_recall" in r]
     if not have:
         return []
-    lines = ["", "Gates in the target space (gate_comparison), **P** = transported projection, **R** = read-out; each "
-             "calibrated at 5 % on the map's training anchors; AUROC safe vs unsafe held-out pairs, and held-out anchors "
-             "vs held-out unsafe prompts; at the calibrated threshold, the share of held-out anchors / held-out safe "
-             "prompts the gate opens for (false positives) and of held-out unsafe prompts (recall). R wins: seeds where "
-             "the read-out's pair AUROC beats the projection's.", "",
-             "| source → target | map | AUROC pairs P | AUROC pairs R | AUROC anchors P | AUROC anchors R | FP anchors P | "
-             "FP anchors R | FP safe P | FP safe R | recall P | recall R | read-out fit R² | R wins | agreement P | "
-             "agreement R | rule picks R | AUROC pairs rule | recall rule |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["", "The transported direction as a gate in the target space (gate_figures), calibrated at 5 % on the map's "
+             "training anchors: AUROC of held-out safe vs unsafe pairs (= transferred) and of held-out anchors vs held-out "
+             "unsafe prompts; at the calibrated threshold, the share of held-out anchors / held-out safe prompts the gate "
+             "opens for (false positives) and of held-out unsafe prompts (recall).", "",
+             "| source → target | map | AUROC pairs | AUROC anchors | FP anchors | FP safe | recall |", "|---|---|---|---|---|---|---|"]
     for pair, map_kind in dict.fromkeys((r["pair"], r["map"]) for r in have):
         rows = [r for r in have if (r["pair"], r["map"]) == (pair, map_kind)]
         seeds = sorted({r["seed"] for r in rows})
 
         def per_seed(key: str) -> list[float]:
-            return [float(np.mean([_gate_value(r, key) for r in rows if r["seed"] == s])) for s in seeds]
+            return [float(np.mean([r[key] for r in rows if r["seed"] == s])) for s in seeds]
 
-        cells = [_ms(per_seed(f"gate_{k}_{g}")) for k in GATE_KEYS for g in GATES]
-        wins = sum(r > p for r, p in zip(per_seed("gate_auc_pairs_readout"), per_seed("gate_auc_pairs_projection")))
-        lines.append(f"| {rows[0]['source']} → {rows[0]['target']} | {map_kind} | " + " | ".join(cells)
-                     + f" | {_ms(per_seed('readout_fit_r2'))} | {wins}/{len(seeds)} | {_ms(per_seed('agreement_projection'))} | "
-                     f"{_ms(per_seed('agreement_readout'))} | {_ms(per_seed('rule_picks_readout'))} | "
-                     f"{_ms(per_seed('gate_auc_pairs_rule'))} | {_ms(per_seed('gate_recall_rule'))} |")
+        lines.append(f"| {rows[0]['source']} → {rows[0]['target']} | {map_kind} | {_ms(per_seed('transferred'))} | "
+                     + " | ".join(_ms(per_seed(f"gate_{k}")) for k in GATE_KEYS) + " |")
     return lines
 
 

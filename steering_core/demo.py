@@ -77,13 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     say(report.to_markdown())
     benign = encode_pooled(target, anchors)
     say("\nHeld-out safe vs unsafe (AUROC), and benign anchors vs unsafe prompts as a gate sees them:\n")
-    say("| category | native | transferred | gate: transferred projection | gate: read-out |\n|---|---|---|---|---|")
+    say("| category | native | transferred | gate: benign anchors vs unsafe |\n|---|---|---|---|")
     for category in moved.categories:
         i = moved.index(category)
         unsafe_held = target_held[category][1]
         say(f"| {category} | {sc.direction_auroc(native, *target_held[category], category):.3f} | "
             f"{sc.direction_auroc(moved, *target_held[category], category):.3f} | "
-            f"{sc.auroc(moved.scores(benign)[:, i], moved.scores(unsafe_held)[:, i]):.3f} | "
             f"{sc.auroc(moved.gate_scores(benign)[:, i], moved.gate_scores(unsafe_held)[:, i]):.3f} |")
 
     # 3. universal direction over three sources carried into the target space

@@ -457,7 +457,7 @@ def transfer_report(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LowCoverageWarning)
             warnings.simplefilter("always", PoorTransferWarning)
-            moved = alignment.transport(source_dir, calibrate=False, readout=False, agreement=agreement)
+            moved = alignment.transport(source_dir, calibrate=False, agreement=agreement)
         notes += [f"{label}: {w.message}" for w in caught
                   if issubclass(w.category, (LowCoverageWarning, PoorTransferWarning))]
         report_rows = moved.info["transport"]["rows"]
