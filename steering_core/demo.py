@@ -30,7 +30,8 @@ def _held_out(encoder: TransformersEncoder, held: dict[str, list[sc.PromptPair]]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="out/demo", help="folder for the files and report")
-    parser.add_argument("--map", default="ridge", choices=sc.MAP_KINDS, help="alignment map kind")
+    parser.add_argument("--map", default="procrustes", choices=sc.MAP_KINDS,
+                        help="alignment map kind (Procrustes gates best: README, Real cross-model transfer)")
     parser.add_argument("--strength", type=float, default=1.0, help="gated steering strength")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
