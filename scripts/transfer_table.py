@@ -8,8 +8,8 @@ Every encoder encodes every prompt (anchors and pairs) once (when a pair first n
 encoders, robust_mean for decoder LLMs); each (pair, map, seed) is then one
 :func:`steering_core.alignment.transfer_report` on those pooled vectors. The control refits the first map kind
 with the target anchors shuffled (``shuffle_anchors=True``). Writes ``table.md`` (summary: mean over
-categories, mean ± sd over seeds; per-category detail; the control; the agreement-vs-AUROC
-correlations) and ``table.json`` (every report's rows) into ``--out``.
+categories, mean ± sd over seeds; per-category detail; the control; the transported direction as a gate,
+``gate_figures``; the agreement-vs-AUROC correlations) and ``table.json`` (every report's rows) into ``--out``.
 
 Pooled encodings are cached as safetensors files (``--cache``, default ``OUT/cache``; one per encoder, layer,
 weights, pooling and prompt list: :mod:`steering_core.encoders.pooled_cache`), so a rerun or another pair reuses them;
