@@ -127,8 +127,9 @@ class TransportDirection(io.ComfyNode):
             node_id="SafeSteerTransportDirection",
             display_name="Transport Direction",
             category=CATEGORY,
-            description="Push a direction through an alignment, rescale it by beta (ratio of anchor norms), attach "
-                        "gate read-outs fitted on benign anchors and calibrate the gate thresholds on them.",
+            description="Push a direction through an alignment, rescale it by beta (ratio of anchor norms) and calibrate "
+                        "its gate thresholds on the target's benign anchors (gates score the transported projection; a "
+                        "Procrustes map gates best on the measured cross-model pairs).",
             inputs=[
                 SafetyDirectionType.Input("direction", tooltip="A direction in the alignment's source space."),
                 AlignmentType.Input("alignment", tooltip="From Align Cross-Model."),

@@ -8,8 +8,8 @@ Every encoder encodes every prompt (anchors and pairs) once (when a pair first n
 encoders, robust_mean for decoder LLMs); each (pair, map, seed) is then one
 :func:`steering_core.alignment.transfer_report` on those pooled vectors. The control refits the first map kind
 with the target anchors shuffled (``shuffle_anchors=True``). Writes ``table.md`` (summary: mean over
-categories, mean ± sd over seeds; per-category detail; the control; the agreement-vs-AUROC
-correlations) and ``table.json`` (every report's rows) into ``--out``.
+categories, mean ± sd over seeds; per-category detail; the control; the transported direction as a gate,
+``gate_figures``; the agreement-vs-AUROC correlations) and ``table.json`` (every report's rows) into ``--out``.
 
 Pooled encodings are cached as safetensors files (``--cache``, default ``OUT/cache``; one per encoder, layer,
 weights, pooling and prompt list: :mod:`steering_core.encoders.pooled_cache`), so a rerun or another pair reuses them;
@@ -77,6 +77,51 @@ def pool_all(cache: _EncoderCache, spec: str, prompts: list[str], folder: Path, 
                        vectors={p: vectors[i] for i, p in enumerate(prompts)})
 
 
+GATE_KEYS = ("auc_anchors", "fpr_anchors", "fpr_safe", "recall")
+
+
+def map_anchors(rep, anchors: list[str]) -> list[str]:
+    """The anchors ``rep``'s map was fitted on: ``anchors``, plus its training pairs' safe prompts when the report
+    ran with ``safe_prompts_as_anchors`` (the order :func:`transfer_report` builds)."""
+    if not rep.settings.get("safe_prompts_as_anchors"):
+        return anchors
+    held = {x for d in rep.split.values() for pair in d["held_out"] for x in pair}
+    return list(dict.fromkeys(anchors + [pair[0] for d in rep.split.values() for pair in d["train"] if pair[0] not in held]))
+
+
+def gate_figures(rep, src: PooledTable, tgt: PooledTable, anchors: list[str], map_kind: str, seed: int,
+                 false_positive_rate: float = 0.05) -> dict[str, dict[str, float]]:
+    """Per category, the transported direction as a *gate* in the target space, at its calibrated operating point.
+
+    The map is refitted exactly as ``rep`` fitted it (same anchors, kind, ``lam="auto"``, seed) and the direction
+    transported with its gates calibrated at ``false_positive_rate`` on the map's stored training anchors. Measured
+    on prompts neither the map nor the calibration saw: the anchors :func:`fit_alignment` held out
+    (``anchor_holdout_split``) and ``rep``'s held-out pairs. Keys: ``gate_auc_anchors`` (AUROC, held-out anchors vs
+    held-out unsafe prompts), ``gate_fpr_anchors`` / ``gate_fpr_safe`` (share of held-out anchors / held-out safe
+    prompts whose gate opens) and ``gate_recall`` (share of held-out unsafe prompts whose gate opens). The gate's
+    AUROC on the held-out pairs is the table's *transferred* AUROC.
+    """
+    from steering_core import fit_alignment
+    from steering_core.alignment.maps import anchor_holdout_split
+    from steering_core.directions.metrics import auroc
+
+    stack = lambda table, prompts: torch.stack([table.vectors[p] for p in prompts]).to(torch.float64)  # noqa: E731
+    alignment = fit_alignment(stack(src, anchors), stack(tgt, anchors), map_kind, lam="auto", seed=seed)
+    held_anchors = stack(tgt, [anchors[i] for i in anchor_holdout_split(len(anchors), 0.1, seed)[0].tolist()])
+    moved = alignment.transport(rep.directions[f"source:{rep.sources[0]}"], false_positive_rate=false_positive_rate,
+                                agreement=False)
+    out = {}
+    for c in rep.categories:
+        held = [p for cat, d in rep.split.items() if c in ("global", cat) for p in d["held_out"]]
+        i = moved.index(c)
+        thr = float(moved.thresholds[i])
+        s, u = (moved.gate_scores(stack(tgt, [p[j] for p in held]))[:, i] for j in (0, 1))
+        a = moved.gate_scores(held_anchors)[:, i]
+        out[c] = {"gate_auc_anchors": auroc(a, u), "gate_fpr_anchors": float((a < thr).double().mean()),
+                  "gate_fpr_safe": float((s < thr).double().mean()), "gate_recall": float((u < thr).double().mean())}
+    return out
+
+
 def _ms(values: list[float]) -> str:
     vals = [v for v in values if v is not None and math.isfinite(v)]
     if not vals:
@@ -102,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="map kinds whose validation ratio (the report's val_ratio: transferred / source AUROC on a "
                              "validation split of the training pairs, same map) is recorded; --resume adds it to kept "
                              "records that lack it (one report each, without agreement)")
+    parser.add_argument("--gates-for", nargs="*", default=["ridge", "procrustes"],
+                        help="map kinds whose transported direction is measured as a gate (gate_figures; not for the "
+                             "control; computed with the record, not added by --resume)")
     parser.add_argument("--no-control", action="store_true", help="skip the shuffled-anchor control")
     parser.add_argument("--safe-prompts-as-anchors", action="store_true",
                         help="every map (and control) also fits on the training pairs' safe prompts (benign)")
@@ -172,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
                                       validation=map_kind in args.validation_for,
                                       safe_prompts_as_anchors=args.safe_prompts_as_anchors)
                 m = rep.maps[0]
+                gate = gate_figures(rep, tables[src], tables[tgt], map_anchors(rep, anchors), map_kind, seed) \
+                    if map_kind in args.gates_for and not control else {}
                 for r in rep.rows:
                     s = r.sources[0]
                     records.append({"pair": pair, "source": rep.sources[0], "target": rep.target, "map": map_kind,
@@ -179,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
                                     "native": r.native_auroc, "transferred": s.transferred_auroc,
                                     "universal": r.universal_auroc, "source_auroc": s.source_auroc, "cos": s.cosine,
                                     "coverage": s.coverage, "agreement": s.agreement, "r2": m["held_out_r2"],
-                                    "lam": m.get("lam_selected"), "val_ratio": s.val_ratio})
+                                    "lam": m.get("lam_selected"), "val_ratio": s.val_ratio,
+                                    **gate.get(r.category, {})})
                 say(f"{pair} {map_kind}{' CONTROL' if control else ''} seed {seed}: "
                     f"{time.perf_counter() - started:.0f} s")
             text = write(Path(args.out), records, anchors, pairs)  # after every group: a long run keeps what it has
@@ -223,6 +274,7 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
                      f"{_ms(per_seed('transferred'))} | {_ms(ratio)} | {_ms(per_seed('universal'))} | {_ms(per_seed('cos'))} | "
                      f"{_ms(per_seed('coverage'))} | {_ms(per_seed('r2'))} | {_ms(per_seed('agreement'))} | {_ms(per_seed('val_ratio'))} | "
                      f"{_ms(per_seed('lam'))} |")
+    lines += render_gates(records, cats)
     lines += ["", "Per category (mean ± sd over seeds): native / transferred / universal AUROC, cos, coverage, agreement.", "",
               "| source → target | map | category | native | transferred | universal | cos | coverage | agreement |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -248,6 +300,28 @@ def render(records: list[dict], anchors: list[str], pairs: dict) -> str:
             cells = [_rho([r for r in real if r["pair"] == name], key) for key in DIAGNOSTICS]
             lines.append(f"| {name} | " + " | ".join(f"{rho:+.2f} (n = {n})" if n > 2 else "n/a" for rho, n in cells) + " |")
     return "\n".join(lines)
+
+
+def render_gates(records: list[dict], cats: list[str]) -> list[str]:
+    """The gate table (see :func:`gate_figures`): per (pair, map), mean over categories, then mean ± sd over seeds."""
+    have = [r for r in records if not r["control"] and r["category"] in cats and "gate_recall" in r]
+    if not have:
+        return []
+    lines = ["", "The transported direction as a gate in the target space (gate_figures), calibrated at 5 % on the map's "
+             "training anchors: AUROC of held-out safe vs unsafe pairs (= transferred) and of held-out anchors vs held-out "
+             "unsafe prompts; at the calibrated threshold, the share of held-out anchors / held-out safe prompts the gate "
+             "opens for (false positives) and of held-out unsafe prompts (recall).", "",
+             "| source → target | map | AUROC pairs | AUROC anchors | FP anchors | FP safe | recall |", "|---|---|---|---|---|---|---|"]
+    for pair, map_kind in dict.fromkeys((r["pair"], r["map"]) for r in have):
+        rows = [r for r in have if (r["pair"], r["map"]) == (pair, map_kind)]
+        seeds = sorted({r["seed"] for r in rows})
+
+        def per_seed(key: str) -> list[float]:
+            return [float(np.mean([r[key] for r in rows if r["seed"] == s])) for s in seeds]
+
+        lines.append(f"| {rows[0]['source']} → {rows[0]['target']} | {map_kind} | {_ms(per_seed('transferred'))} | "
+                     + " | ".join(_ms(per_seed(f"gate_{k}")) for k in GATE_KEYS) + " |")
+    return lines
 
 
 DIAGNOSTICS = ("agreement", "r2", "coverage", "cos", "val_ratio")

@@ -51,7 +51,7 @@ def test_transport_warns_and_reports_poor_fit(half_kept) -> None:
                                                 categories=("kept", "lost"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        moved = alignment.transport(direction, calibrate=False, readout=False)
+        moved = alignment.transport(direction, calibrate=False)
     poor = [w for w in caught if issubclass(w.category, sc.PoorTransferWarning)]
     assert len(poor) == 1 and "lost" in str(poor[0].message) and "kept" not in str(poor[0].message)
     report = sc.transport_report(moved)

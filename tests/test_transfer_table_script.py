@@ -57,6 +57,15 @@ def test_transfer_table_script_on_a_small_subset(tmp_path: Path) -> None:
         assert (f"poor transfer from all-MiniLM-L6-v2 [mean]: validation ratio {mean:.2f} " in first.stderr) == \
             (mean < LOW_VAL_RATIO)
     assert min(means[False, 0], means[False, 1]) >= LOW_VAL_RATIO > min(means[True, 0], means[True, 1])
+    # gate figures (procrustes is in --gates-for by default; never for the control): shares in [0, 1], and the gate
+    # table's cells are the mean over categories, then mean ± sd over seeds, of the records ("AUROC pairs" is the
+    # transferred AUROC)
+    assert all(0.0 <= r[f"gate_{k}"] <= 1.0 for r in real for k in ("auc_anchors", "fpr_anchors", "fpr_safe", "recall"))
+    assert not any("gate_recall" in r for r in control)
+    gate_row = next(ln for ln in md.splitlines() if "| procrustes |" in ln and ln.count("|") == 8).split("|")
+    for column, key in ((3, "transferred"), (7, "gate_recall")):
+        values = [np.mean([r[key] for r in real if r["seed"] == s]) for s in (0, 1)]
+        assert gate_row[column].strip() == f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
 
     # a second run into another folder reads both encoders' vectors from the first run's cache and
     # recomputes the same table, digit for digit

@@ -85,10 +85,10 @@ def test_transported_direction_matches_native(world: dict[str, np.ndarray], kind
     assert report.rows[0].coverage > 0.9
     # magnitude calibration: |v_t| = beta |v_s|
     assert moved.scale[0].item() == pytest.approx(alignment.beta * source_dir.scale[0].item(), rel=1e-5)
-    # gates calibrated on benign anchors only (cross-fitted read-out scores, 5 % rate): on fresh
+    # gates calibrated on benign anchors only (the transported projection, 5 % rate): on fresh
     # benign prompts the gate opens about 5 % of the time (binomial sd ~0.35 % for 4000 prompts)
-    assert moved.thresholds is not None and moved.gate_vectors is not None
-    assert moved.info["gate_calibration"]["method"] == "cross_fitted"
+    assert moved.thresholds is not None and moved.gate_vectors is None
+    assert moved.info["gate_calibration"]["method"] == "in_sample"
     fresh = torch.tensor(world["tgt_benign_fresh"], dtype=torch.float32)
     false_positive = float((moved.gate_scores(fresh)[:, 0] < moved.thresholds[0]).float().mean())
     unsafe = torch.tensor(world["tgt_unsafe_test"], dtype=torch.float32)
@@ -103,24 +103,46 @@ def test_transported_direction_matches_native(world: dict[str, np.ndarray], kind
     assert opened >= 0.6 * oracle
 
 
-def test_readout_reproduces_source_projection_from_target_states(world: dict[str, np.ndarray]) -> None:
-    """The gate read-out, fitted on benign anchors, predicts the source projection of new prompts."""
+def _threshold_reference(scores: np.ndarray, rate: float) -> float:
+    """The documented rule: midpoint between the floor(rate * n)-th smallest score and the next lower distinct one."""
+    ordered = np.sort(scores)
+    pivot = ordered[int(rate * len(ordered))]
+    return float((ordered[ordered < pivot].max() + pivot) / 2)
+
+
+def test_transported_gates_score_the_transported_projection(world: dict[str, np.ndarray]) -> None:
+    """Gate score = h @ v of the transported unit vector; thresholds and centres from the benign target anchors."""
     source_dir = sc.estimate_direction(world["src_safe"], world["src_unsafe"], pooling="pooled")
-    alignment = sc.fit_alignment(world["src_anchor"], world["tgt_anchor"], "ridge")
-    moved = alignment.transport(source_dir)
-    src_scores = np.concatenate([world["src_safe"], world["src_unsafe"]]) @ source_dir.vectors[0].double().numpy()
-    tgt_states = torch.tensor(np.concatenate([world["tgt_safe"], world["tgt_unsafe"]]), dtype=torch.float32)
-    predicted = moved.gate_scores(tgt_states)[:, 0].double().numpy()
-    assert np.corrcoef(src_scores, predicted)[0, 1] > 0.9
-    # numpy reference of the read-out: ridge of source scores on target anchors (relative lambda 1e-2)
-    xs = alignment.source_anchor_sample.double().numpy()
-    yt = alignment.target_anchor_sample.double().numpy()
-    v = source_dir.vectors[0].double().numpy()
-    yc, t = yt - yt.mean(0), (xs - xs.mean(0)) @ v
-    lam = 1e-2 * (yc ** 2).sum() / yc.shape[1]
-    r = np.linalg.solve(yc.T @ yc + lam * np.eye(yc.shape[1]), yc.T @ (t - t.mean()))
-    np.testing.assert_allclose(moved.gate_vectors[0].double().numpy(), r, rtol=1e-4, atol=1e-6)
-    assert moved.gate_offsets[0].item() == pytest.approx(v @ xs.mean(0) - r @ yt.mean(0), rel=1e-4, abs=1e-5)
+    alignment = sc.fit_alignment(world["src_anchor"], world["tgt_anchor"], "procrustes")
+    moved = alignment.transport(source_dir, false_positive_rate=0.1)
+    w = alignment.params["map.weight"].double().numpy()
+    v = source_dir.vectors[0].double().numpy() @ w
+    v /= np.linalg.norm(v)  # Procrustes pushes v_s @ W, then the unit vector
+    states = np.concatenate([world["tgt_safe_test"], world["tgt_unsafe_test"]])
+    np.testing.assert_allclose(moved.gate_scores(torch.tensor(states)).numpy()[:, 0], states @ v, rtol=1e-5, atol=1e-6)
+    anchors = alignment.target_anchor_sample.double().numpy() @ v
+    assert moved.thresholds[0].item() == pytest.approx(_threshold_reference(anchors, 0.1), rel=1e-5, abs=1e-6)
+    assert moved.centres[0].item() == pytest.approx(anchors.mean(), rel=1e-5, abs=1e-6)
+    assert np.mean(anchors < moved.thresholds[0].item()) <= 0.1
+
+
+def test_direction_file_with_read_outs_still_loads_and_gates_with_them(world: dict[str, np.ndarray], tmp_path) -> None:
+    """Files written when transport attached read-outs keep gating with them; transporting one gates on the projection."""
+    rng = np.random.default_rng(3)
+    source_dir = sc.estimate_direction(world["src_safe"], world["src_unsafe"], pooling="pooled")
+    g, b = rng.normal(size=(1, source_dir.dim)), np.array([0.25])
+    old = sc.SafetyDirection(vectors=source_dir.vectors, categories=source_dir.categories, scale=source_dir.scale,
+                             thresholds=torch.tensor([0.1]), pooling="pooled",
+                             gate_vectors=torch.tensor(g, dtype=torch.float32), gate_offsets=torch.tensor(b, dtype=torch.float32))
+    loaded = sc.SafetyDirection.load(old.save(tmp_path / "old.safetensors"))
+    h = world["src_unsafe"][:50]
+    expected = h @ g[0].astype(np.float32).astype(np.float64) + np.float32(b[0])
+    np.testing.assert_allclose(loaded.gate_scores(torch.tensor(h)).numpy()[:, 0], expected, rtol=1e-5, atol=1e-5)
+    states = torch.tensor(h)[None]  # [1, N, D]: each row a one-token prompt
+    opened = (sc.steer(states, loaded, 1.0, "gated") != states).any(-1)[0].numpy()
+    np.testing.assert_array_equal(opened, expected < 0.1)
+    moved = sc.fit_alignment(world["src_anchor"], world["tgt_anchor"], "ridge").transport(loaded)
+    assert moved.gate_vectors is None and moved.info["gate_calibration"]["method"] == "in_sample"
 
 
 def test_universal_svd_over_transported_sources_recovers_native_axis(world: dict[str, np.ndarray]) -> None:

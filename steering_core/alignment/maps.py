@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..directions.direction import SafetyDirection, calibrate_gates, cosine, gates_from_scores
+from ..directions.direction import SafetyDirection, calibrate_gates, cosine
 from ..errors import DimensionMismatchError, SafeSteerError, printable
 from ..files.format import MAX_DIM, FileHeader, decode_json, encode_json, read_safesteer_file, write_safesteer_file
 from .linalg import (anchor_spectrum, principal_basis, procrustes_solve, ridge_from_spectrum, ridge_loo_errors, ridge_solve,
@@ -41,7 +41,6 @@ MAP_KINDS: tuple[str, ...] = ("ridge", "procrustes", "mlp")
 #: candidates of ``kind="auto"`` (the MLP is left out: five extra trainings per choice)
 AUTO_KINDS: tuple[str, ...] = ("ridge", "procrustes")
 LOW_COVERAGE = 0.5
-READOUT_FOLDS = 5
 AUTO = "auto"
 #: relative ridge strengths tried by ``lam="auto"`` (10^-4 ... 10^2, half-decade steps)
 AUTO_LAMS: tuple[float, ...] = tuple(float(10.0 ** (e / 2)) for e in range(-8, 5))
@@ -160,49 +159,6 @@ class Alignment:
             shifted = self._apply_centred(anchors.unsqueeze(0) + v.unsqueeze(1))  # [K, M, Dt]
         return (shifted - base.unsqueeze(0)).mean(dim=1)
 
-    def readouts(self, source_vectors: torch.Tensor, source_offsets: torch.Tensor | None = None,
-                 folds: int = READOUT_FOLDS) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Target-space read-outs reproducing source scores, fitted on the benign anchor pairs.
-
-        The source score of a prompt is ``g . x + b`` (``source_vectors [K, Ds]``, offsets ``[K]``,
-        default 0: a plain projection). For each k, ridge-regress that score of the stored anchor
-        pairs on their target activations (centred, lambda relative to the mean target variance):
-        ``r = argmin sum_i (r . (y_i - mean_y) - g . (x_i - mean_x))^2 + lam |r|^2``; then
-        ``y . r + (g . mean_x + b - r . mean_y)`` estimates the source score of the same prompt.
-
-        Returns ``(vectors [K, Dt], offsets [K], held_out_scores [m, K])``; the last are each
-        anchor's score from a read-out fitted on the other folds (``folds``-fold cross-fitting),
-        for calibrating gates on prompts the read-out has not seen.
-        """
-        if self.source_anchor_sample is None or self.target_anchor_sample is None:
-            raise SafeSteerError("this alignment stores no anchor sample, so read-outs cannot be fitted; refit it.")
-        xs = self.source_anchor_sample.to(torch.float64)
-        yt = self.target_anchor_sample.to(torch.float64)
-        g = source_vectors.to(torch.float64)
-        b = torch.zeros(g.shape[0], dtype=torch.float64) if source_offsets is None else source_offsets.to(torch.float64)
-        scores = xs @ g.T + b  # [m, K]
-        rel = float(self.settings.get("readout_lam", 1e-2))
-
-        def fit(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            y, s = yt[rows], scores[rows]
-            my, ms = y.mean(0), s.mean(0)
-            yc = y - my
-            lam = rel * float(torch.linalg.vector_norm(yc)) ** 2 / yc.shape[1]
-            vectors = ridge_solve(yc, s - ms, lam).dense_weight().T  # [K, Dt]
-            return vectors, ms - vectors @ my
-
-        m = yt.shape[0]
-        held_out = torch.empty_like(scores)
-        order = torch.randperm(m, generator=torch.Generator().manual_seed(0))
-        n_folds = max(2, min(folds, m // 2))
-        for fold in range(n_folds):
-            test = order[fold::n_folds]
-            train = torch.cat([order[f::n_folds] for f in range(n_folds) if f != fold])
-            vectors, offsets = fit(train)
-            held_out[test] = yt[test] @ vectors.T + offsets
-        vectors, offsets = fit(torch.arange(m))
-        return vectors.to(torch.float32).contiguous(), offsets.to(torch.float32), held_out
-
     def coverage(self, vectors: torch.Tensor) -> torch.Tensor:
         """Share ``|B v|^2 / |v|^2`` of each source vector ``[K, Ds]`` inside the anchor principal subspace."""
         v = vectors.to(torch.float64)
@@ -216,7 +172,6 @@ class Alignment:
         native: SafetyDirection | object | None = None,
         calibrate: bool = True,
         false_positive_rate: float = 0.05,
-        readout: bool = True,
         agreement: bool = True,
     ) -> SafetyDirection:
         """Carry a source-space direction into the target space.
@@ -224,10 +179,9 @@ class Alignment:
         Args:
             direction: a SafetyDirection (or ``[D]`` / ``[K, D]`` tensor) in the source space.
             native: optional target-space direction(s) estimated natively, for the cosine diagnostic.
-            calibrate: set gate thresholds from the stored benign target anchors.
+            calibrate: set gate thresholds and centres from the stored benign target anchors
+                (:func:`calibrate_gates` on the transported projection).
             false_positive_rate: benign share allowed to open a gate when calibrating.
-            readout: attach gate read-outs that reproduce the source projection in the target
-                space (see :meth:`readouts`); gates then use them instead of the projection.
             agreement: measure each category's score agreement (:meth:`agreement`) on the stored
                 anchors; below ``LOW_AGREEMENT`` a :class:`PoorTransferWarning` says the map fits
                 that direction badly.
@@ -294,16 +248,10 @@ class Alignment:
         out = SafetyDirection(vectors=unit, categories=src.categories, scale=target_scale, pooling=pooling,
                               layer=self.target_layer, source_model=self.target_model,
                               source_fingerprint=self.target_fingerprint, info=info)
+        # The gate scores the transported projection itself (h @ unit). Ridge read-outs of the source score, which
+        # earlier versions attached, gated no better on real cross-model pairs (README, Real cross-model transfer).
         anchors = self.target_anchor_sample
-        if readout and self.source_anchor_sample is not None and anchors is not None and anchors.shape[0] >= 4:
-            # the source's own gate (a read-out it already carries) is what the target should reproduce
-            source_gate = src.gate_vectors if src.gate_vectors is not None else src.vectors
-            gate_vectors, gate_offsets, held_out = self.readouts(source_gate, src.gate_offsets)
-            out = replace(out, gate_vectors=gate_vectors, gate_offsets=gate_offsets)
-            if calibrate:
-                out = gates_from_scores(out, held_out, out.scores(anchors.to(torch.float64)), false_positive_rate,
-                                        method="cross_fitted")
-        elif calibrate and anchors is not None and anchors.shape[0] >= 2:
+        if calibrate and anchors is not None and anchors.shape[0] >= 2:
             out = calibrate_gates(out, anchors, false_positive_rate)
         return out
 
@@ -479,6 +427,22 @@ def _fit_auto_kind(source: object, target: object, directions: object | None, **
     return alignment
 
 
+def anchor_holdout_split(n: int, holdout: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(held_out, train)`` anchor indices of :func:`fit_alignment` with the same ``holdout`` and ``seed``.
+
+    ``round(holdout * n)`` anchors (none when that is 1) are held out to measure the map's R^2; the
+    map, its stored anchor sample and every gate calibrated from it see only the training ones, so the
+    held-out ones are benign prompts a caller can measure false positives on.
+    """
+    n_hold = int(round(holdout * n)) if holdout > 0 else 0
+    if n_hold == 1:
+        n_hold = 0
+    if n - n_hold < 3:
+        raise SafeSteerError(f"need at least 3 training anchors, got {n - n_hold} (N={n}, holdout={holdout}); add anchor prompts.")
+    perm = torch.randperm(n, generator=torch.Generator(device="cpu").manual_seed(seed))
+    return perm[:n_hold], perm[n_hold:]
+
+
 def fit_alignment(
     source: object,
     target: object,
@@ -547,14 +511,9 @@ def fit_alignment(
     dtype = torch.promote_types(torch.promote_types(x.dtype, y.dtype), torch.float32)
     x, y = x.to(dtype), y.to(y.device).to(dtype)
     n = x.shape[0]
-    n_hold = int(round(holdout * n)) if holdout > 0 else 0
-    if n_hold == 1:
-        n_hold = 0
-    if n - n_hold < 3:
-        raise SafeSteerError(f"need at least 3 training anchors, got {n - n_hold} (N={n}, holdout={holdout}); add anchor prompts.")
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    perm = torch.randperm(n, generator=gen).to(x.device)
-    hold_idx, train_idx = perm[:n_hold], perm[n_hold:]
+    hold_idx, train_idx = anchor_holdout_split(n, holdout, seed)
+    n_hold = int(hold_idx.shape[0])
+    hold_idx, train_idx = hold_idx.to(x.device), train_idx.to(x.device)
     x_tr, y_tr = x[train_idx], y[train_idx]
     source_mean, target_mean = x_tr.mean(0), y_tr.mean(0)
     xc, yc = x_tr - source_mean, y_tr - target_mean

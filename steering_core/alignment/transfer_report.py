@@ -565,7 +565,7 @@ def transfer_report(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LowCoverageWarning)
             warnings.simplefilter("always", PoorTransferWarning)
-            moved = alignment.transport(source_dir, calibrate=False, readout=False, agreement=agreement)
+            moved = alignment.transport(source_dir, calibrate=False, agreement=agreement)
         notes += [f"{label}: {w.message}" for w in caught
                   if issubclass(w.category, (LowCoverageWarning, PoorTransferWarning))]
         report_rows = moved.info["transport"]["rows"]
@@ -628,7 +628,7 @@ def _validation_ratios(alignment: Any, inner_direction: SafetyDirection, src: di
     with warnings.catch_warnings():
         # coverage and agreement are reported for the full direction; the inner one would only repeat them
         warnings.simplefilter("ignore", LowCoverageWarning)
-        moved = alignment.transport(inner_direction, calibrate=False, readout=False, agreement=False)
+        moved = alignment.transport(inner_direction, calibrate=False, agreement=False)
     own, carried = scores(inner_direction, src, val_pairs), scores(moved, tgt, val_pairs)
     out = {c: val_ratio(auroc(own[c]["safe"], own[c]["unsafe"]), auroc(carried[c]["safe"], carried[c]["unsafe"]))
            for c in own}

@@ -41,9 +41,10 @@ class SafetyDirection:
         centres: optional ``[K]`` mean projection of benign prompts (reference for project-out).
         gate_vectors, gate_offsets: optional ``[K, D]`` / ``[K]`` linear read-outs used for gating
             instead of the plain projection: ``gate score = h @ gate_vectors[k] + gate_offsets[k]``.
-            A transported direction carries read-outs that reproduce the *source* model's
-            projection from target activations (fitted on benign anchors), which gate far more
-            reliably than the transported write direction.
+            Only files written by earlier versions carry them (their transport attached ridge
+            read-outs of the source score, with thresholds in read-out units, so they keep gating
+            with them); nothing sets them now: on real cross-model pairs the transported
+            projection gated as well or better (README, *Real cross-model transfer*).
         pooling: how prompts were pooled ("mean", "last_k", "robust_mean", "robust_last_k", "pooled").
         layer: the layer or site the activations came from, free text (e.g. "hidden_states[-1]").
         source_model: name of the model whose space the vectors live in.
@@ -410,32 +411,15 @@ def calibrate_gates(
     pooling, k = direction.prompt_pooling
     acts = _pooled(benign_activations, mask, pooling, k, "benign activations")
     direction.check_dim(int(acts.shape[1]), "the benign activations")
-    return gates_from_scores(direction, direction.gate_scores(acts), direction.scores(acts), false_positive_rate)
-
-
-def gates_from_scores(
-    direction: SafetyDirection,
-    benign_gate_scores: torch.Tensor,
-    benign_projections: torch.Tensor,
-    false_positive_rate: float = 0.05,
-    method: str = "in_sample",
-) -> SafetyDirection:
-    """Thresholds from benign gate scores ``[N, K]`` and centres from benign projections ``[N, K]``.
-
-    ``method`` is recorded in ``info["gate_calibration"]`` (e.g. "cross_fitted" when the scores
-    come from read-outs fitted without those prompts).
-    """
-    gate = benign_gate_scores.to(torch.float64)
-    if gate.ndim != 2 or gate.shape[1] != direction.num_categories:
-        raise SafeSteerError(f"benign gate scores must be [N, {direction.num_categories}], got {tuple(gate.shape)}.")
+    gate = direction.gate_scores(acts).to(torch.float64)  # [N, K]
     thresholds = torch.tensor([calibrate_threshold(gate[:, i], false_positive_rate) for i in range(gate.shape[1])],
                               dtype=torch.float32)
-    centres = benign_projections.to(torch.float64).mean(0).to(torch.float32)
+    centres = direction.scores(acts).to(torch.float64).mean(0).to(torch.float32)
     info = dict(direction.info)
     info["gate_calibration"] = {
         "n_benign": int(gate.shape[0]),
         "false_positive_rate": false_positive_rate,
-        "method": method,
+        "method": "in_sample",
         "benign_std": [float(x) for x in gate.std(0, unbiased=gate.shape[0] > 1)],
     }
     return replace(direction, thresholds=thresholds, centres=centres, info=info)

@@ -7,8 +7,8 @@ transport), threshold ``t_k`` and centre ``m_k``:
 
     add:          h + sum_k a_k c_k v_k                        (every token in the mask)
     gated:        h + sum_k a_k c_k [g_k < t_k] v_k            (only where the gate fires; g_k is the
-                                                                direction's gate score: its read-out
-                                                                if it has one, else s_k)
+                                                                direction's gate score: s_k, or the
+                                                                read-out an older file carries)
     project_out:  h + sum_k a_k relu(m_k - s_k) v_k            (removes the unsafe-side part of the
                                                                 projection below the centre; with
                                                                 m_k = t_k this is a gated clamp)
