@@ -48,10 +48,10 @@ def test_quick_benchmark_run_writes_every_row(tmp_path: Path) -> None:
     for row in steer:
         assert row["ratio_min"] <= row["ratio"] <= row["ratio_max"] and len(row["repeat_ratios"]) == row["repeats"]
         assert row["peak_tensors"] >= 0.99  # the output tensor is always allocated
-    # one spinner next to the steer ("busy", the quiet targets), one per torch thread ("saturated", no collapse)
+    # one spinner next to the steer ("busy"), one per torch thread ("saturated"); under load the bound is "no collapse"
     assert [r["busy_processes"] for r in steer if r["dtype"] == "float32"] == [
         {"none": 0, "busy": 1, "saturated": threads}[load] for load in fp32_loads for _ in range(3)]
-    assert all(r["target_ratio"] == bench_steer.SATURATED_TARGET for r in steer if r["load"] == "saturated")
+    assert all(r["target_ratio"] == bench_steer.LOADED_TARGET for r in steer if r["load"] != "none")
     for row in steer:
         if row["load"] == "none":
             assert all(row["cuda_check"][k] for k in ("allclose", "untouched_bit_identical"))
