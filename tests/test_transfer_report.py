@@ -421,18 +421,24 @@ def test_cli_on_minilm_layers_matches_the_library(minilm, tmp_path: Path) -> Non
 ANCHORS = GRAPH_ANCHORS.splitlines()[:24]  # the node-graph tests' benign anchors, first 24
 
 
-def test_node_in_a_comfy_graph_minilm_to_tiny_flux(comfy) -> None:
-    graph = {
+def report_graph(pairs_per_category: int, anchors: list[str]) -> dict:
+    """API prompt: MiniLM (ComfyUI's BERT class) -> tiny Flux text encoder into the Transfer Report node (ridge,
+    lam 0.01, mean pooling, seed 0), its table and JSON shown by PreviewAny (``show_table``, ``show_json``)."""
+    return {
         "source": {"class_type": "SafeSteerTinyTextEncoder", "inputs": {"kind": "minilm", "seed": 0}},
         "target": {"class_type": "SafeSteerTinyTextEncoder", "inputs": {"kind": "flux", "seed": 0}},
         "report": {"class_type": "SafeSteerTransferReport", "inputs": {
             "source_clip": ["source", 0], "target_clip": ["target", 0], "prompt_set": "all categories",
             "map_kind": "ridge", "test_fraction": 0.3, "seed": 0, "pooling": "mean", "lam": 0.01,
-            "pairs_per_category": 4, "anchors": "\n".join(ANCHORS)}},
+            "pairs_per_category": pairs_per_category, "anchors": "\n".join(anchors)}},
         "show_table": {"class_type": "PreviewAny", "inputs": {"source": ["report", 0]}},
         "show_json": {"class_type": "PreviewAny", "inputs": {"source": ["report", 2]}},
-        "show_plot": {"class_type": "PreviewImage", "inputs": {"images": ["report", 1]}},
     }
+
+
+def test_node_in_a_comfy_graph_minilm_to_tiny_flux(comfy) -> None:
+    graph = {**report_graph(pairs_per_category=4, anchors=ANCHORS),
+             "show_plot": {"class_type": "PreviewImage", "inputs": {"images": ["report", 1]}}}
     result = comfy.run(graph).raise_for_error()
     table = result.ui("show_table")["text"][0]
     print("\n" + table)
@@ -467,16 +473,7 @@ def test_node_text_shows_the_validation_ratio_and_warns_on_poor_transfer(comfy) 
     validation ratio as its JSON holds them. Same encoder nodes as the graph test above (cached by the host)."""
     from steering_core.alignment.transfer_report import LOW_VAL_RATIO
 
-    graph = {
-        "source": {"class_type": "SafeSteerTinyTextEncoder", "inputs": {"kind": "minilm", "seed": 0}},
-        "target": {"class_type": "SafeSteerTinyTextEncoder", "inputs": {"kind": "flux", "seed": 0}},
-        "report": {"class_type": "SafeSteerTransferReport", "inputs": {
-            "source_clip": ["source", 0], "target_clip": ["target", 0], "prompt_set": "all categories",
-            "map_kind": "ridge", "test_fraction": 0.3, "seed": 0, "pooling": "mean", "lam": 0.01,
-            "pairs_per_category": 10, "anchors": "\n".join(ANCHORS[:16])}},
-        "show_table": {"class_type": "PreviewAny", "inputs": {"source": ["report", 0]}},
-        "show_json": {"class_type": "PreviewAny", "inputs": {"source": ["report", 2]}},
-    }
+    graph = report_graph(pairs_per_category=10, anchors=ANCHORS[:16])
     result = comfy.run(graph).raise_for_error()
     table = result.ui("show_table")["text"][0]
     print("\n" + table)
