@@ -30,15 +30,22 @@ def _rows_index(rows: torch.Tensor) -> torch.Tensor | None:
     return None if bool(rows.all()) else rows.nonzero().reshape(-1)
 
 
+def _flagged(owner: Any, call: Callable[..., torch.Tensor], tokens: torch.Tensor,
+             *span: int | None) -> tuple[torch.Tensor, Touched]:
+    """``(call(tokens, *span), touched)``: ``owner.apply_flagged(tokens, *span)`` where it has one, else whether
+    ``call`` returned a new tensor (:data:`~.dit.Touched`)."""
+    flagged = getattr(owner, "apply_flagged", None)
+    if callable(flagged):
+        return flagged(tokens, *span)
+    new = call(tokens, *span)
+    return new, new is not tokens
+
+
 def apply_plan(plan: Any, tokens: torch.Tensor, start: int = 0,
                stop: int | None = None) -> tuple[torch.Tensor, Touched]:
     """``(plan.apply(tokens, start, stop), touched)`` for any token plan: its own ``apply_flagged`` where it has
     one, else ``touched`` is whether ``apply`` returned a new tensor (:data:`~.dit.Touched`)."""
-    flagged = getattr(plan, "apply_flagged", None)
-    if callable(flagged):
-        return flagged(tokens, start, stop)
-    new = plan.apply(tokens, start, stop)
-    return new, new is not tokens
+    return _flagged(plan, plan.apply, tokens, start, stop)
 
 
 def either(a: Touched, b: Touched) -> Touched:
@@ -48,16 +55,6 @@ def either(a: Touched, b: Touched) -> Touched:
     if a is False or b is False:
         return b if a is False else a
     return a | b
-
-
-def edit_flagged(edit: Callable[[torch.Tensor], torch.Tensor], seg: torch.Tensor) -> tuple[torch.Tensor, Touched]:
-    """``(edit(seg), touched)``: an editor's own ``apply_flagged(seg)`` where it has one (SAE Blend/Repel),
-    else whether it returned a new tensor (recorders return their input)."""
-    flagged = getattr(edit, "apply_flagged", None)
-    if callable(flagged):
-        return flagged(seg)
-    new = edit(seg)
-    return new, new is not seg
 
 
 class _SiteEdit:
@@ -77,7 +74,7 @@ class _SiteEdit:
         if stop <= start:
             return tokens, False
         seg = tokens[:, start:stop] if self.rows is None else tokens[self.rows.to(tokens.device), start:stop]
-        new, touched = edit_flagged(self.edit, seg)
+        new, touched = _flagged(self.edit, self.edit, seg)  # SAE Blend/Repel flags; recorders return their input
         if new is seg:
             return tokens, False
         out = tokens.clone()
