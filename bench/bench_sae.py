@@ -374,8 +374,7 @@ def memory_row(device: torch.device, hidden: int = 3072, expansion: int = EXPANS
             resident = torch.cuda.memory_allocated(device) - before
         else:
             held = steerer._on(device, full=path == "full")
-            resident = _tensor_bytes([held.w_enc, held.b_enc, held.b_in, held.theta, held.atoms, held.safe_vec,
-                                      held.gram])
+            resident = _tensor_bytes(held.fast_path_tensors())
             if path == "full":
                 resident += row["sae_bytes"]
         peak = peak_extra_bytes(lambda s=steerer: s(x_dev), device)

@@ -65,9 +65,9 @@ def test_quick_benchmark_run_writes_every_row(tmp_path: Path) -> None:
         ("sae_fast_vs_full", None, None), ("sae_train", None, None), ("sae_steer_step", "fast", "bfloat16"),
         ("sae_steer_step", "full", "bfloat16")]
     memory = sae[0]
-    # fast path: the harmful slices only, (2h + 2) D + 2h + h^2 float32 values; full path: the whole SAE too
+    # fast path: the harmful slices only, (2h + 1) D + 2h + h^2 float32 values; full path: the whole SAE too
     h, d = memory["n_harmful"], memory["hidden"]
-    assert memory["fast_resident_bytes"] == 4 * ((2 * h + 2) * d + 2 * h + h * h)
+    assert memory["fast_resident_bytes"] == 4 * ((2 * h + 1) * d + 2 * h + h * h)
     assert memory["full_resident_bytes"] == memory["fast_resident_bytes"] + memory["sae_bytes"]
     for row in sae[1:3] + sae[5:]:
         assert row["ratio"] > 0 and 0 < row["gated_fraction"] < 1 and len(row["sites"]) == 4

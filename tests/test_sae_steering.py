@@ -113,11 +113,15 @@ def test_no_harmful_latent_is_a_no_op(planted) -> None:
 # ------------------------------------------------------------------ (c) fast vs full path
 def test_fast_path_matches_full_topk_where_patterns_agree() -> None:
     """A TopK SAE without an encoder bias: free TopK slots go to cross-talk latents, so the fast
-    rule (pre_j > calibrated threshold) and TopK disagree on some tokens."""
+    rule (pre_j > calibrated threshold) and TopK disagree on some tokens. Where the gates agree, Blend is the
+    same on both paths; Repel's active-set loop reads "off" by each path's own rule (fast: pre_j <= theta_j,
+    full TopK: pre_j <= 0, which without an encoder bias holds about half the harmful latents on every token),
+    so at gamma = 1 each path leaves its own reading off, and the fast path's move is the smaller one."""
     p = planted_atoms(256, 512)
     sae = planted_sae(p, enc_bias=0.0)
     kw = {"lo": 1.5}
     f = select_safety_features(sae, prompts(p, 40, "safe", 1, **kw), prompts(p, 40, "unsafe", 2, **kw), min_effect=1.0)
+    assert float(f.fast_threshold.min()) > 0  # the calibrated TopK cut: the two "off" rules really differ
     g = torch.Generator().manual_seed(9)
     held = torch.cat([tokens(p, 400, kind, g, **kw) for kind in ("unsafe", "benign", "safe")])
     for beta, gamma in ((0.0, 1.0), (0.8, 0.0), (0.5, 0.5)):
@@ -125,11 +129,28 @@ def test_fast_path_matches_full_topk_where_patterns_agree() -> None:
         pre_fast, z_fast = fast.harmful_codes(held)
         with torch.no_grad():  # the fast path's pre-activations are the SAE's restricted ones
             torch.testing.assert_close(pre_fast, sae.pre_activations(held, f.harmful), rtol=1e-6, atol=1e-6)
-        on_fast, on_full = z_fast > 0, full.harmful_codes(held)[1] > 0
+        pre_full, z_full = full.harmful_codes(held)
+        on_fast, on_full = z_fast > 0, z_full > 0
         same = (on_fast == on_full).all(1)
         # measured on these held-out tokens: 0.9975 (3 of 1200 differ); calibration tokens: 1.0
         assert float(same.float().mean()) >= 0.97
-        torch.testing.assert_close(fast(held)[same], full(held)[same], rtol=1e-5, atol=1e-5)
+        out_fast, out_full = fast(held), full(held)
+        if gamma == 0:
+            torch.testing.assert_close(out_fast[same], out_full[same], rtol=1e-5, atol=1e-5)
+            continue
+        rows = same & on_fast.any(1)
+        with torch.no_grad():  # each path's own reading of the result: every harmful latent off
+            after_fast = sae.pre_activations(out_fast[rows], f.harmful)
+            after_full = sae.pre_activations(out_full[rows], f.harmful)
+        if gamma == 1:
+            assert bool((after_fast <= fast.off_level("cpu") + 1e-5).all())
+            assert not bool(fast.active_mask(out_fast).any())
+            assert float(after_full.max()) <= 1e-5
+        # the fast path pushes only what its gate reads on; the full TopK path every positive harmful latent
+        move_fast = (out_fast[rows] - held[rows]).norm(dim=1)
+        move_full = (out_full[rows] - held[rows]).norm(dim=1)
+        # measured: 1.0 of the 266 rows at (0, 1), 0.96 at (0.5, 0.5); median ratio 0.995 / 0.998
+        assert float((move_fast <= move_full + 1e-6).float().mean()) >= 0.9
 
 
 @pytest.mark.parametrize("activation", ["relu", "jumprelu"])
@@ -242,6 +263,30 @@ def test_active_set_loop_switches_off_a_latent_the_first_move_turns_on(path: str
     assert steerer.stats.max_rounds == 2
 
 
+@pytest.mark.parametrize(("theta", "rounds"), [(0.6, 1), (0.4, 2)])
+def test_fast_path_loop_reads_off_by_its_own_thresholds(theta: float, rounds: int) -> None:
+    """The toy above: the first move lifts pre_1 from -0.3 to 0.8 (1 + margin) - 0.3 = 0.5008. With the fast
+    threshold theta_1 = 0.6 latent 1 still reads off (fast gate: pre_1 > theta_1), so the fast path stops after
+    one round; with theta_1 = 0.4 it is on, joins the set, and the result is the two-latent solve. The full
+    TopK path reads any positive pre-activation as possibly on and always takes the second round."""
+    margin = 1e-3
+    sae = _toy_sae([[1, 0, 0], [-0.8, 0.6, 0], [0, 0, 1]], k=2)
+    f = SafetyFeatures(harmful=[0, 1], harmful_effect=[2.0, 1.0], fast_threshold=[0.0, theta])
+    x = torch.tensor([[1.0, 0.5 / 0.6, 0.5]], dtype=torch.float64)
+    d0, d1 = np.array([1, 0, 0.0]), np.array([-0.8, 0.6, 0.0])
+    xn = x.numpy()[0]
+    one = xn - (1 + margin) * d0
+    c = np.linalg.solve(np.array([[1.0, -0.8], [-0.8, 1.0]]), np.array([1.0, -0.3]) + margin)
+    two = xn - c[0] * d0 - c[1] * d1
+    fast = _steerer(sae, f, gamma=1.0, margin=margin, path="fast")
+    np.testing.assert_allclose(fast(x).numpy()[0], one if rounds == 1 else two, rtol=1e-6, atol=1e-6)
+    assert fast.stats.max_rounds == rounds
+    np.testing.assert_allclose(fast.off_level("cpu").numpy(), [0.0, theta], rtol=1e-6)
+    full = _steerer(sae, f, gamma=1.0, margin=margin, path="full")
+    np.testing.assert_allclose(full(x).numpy()[0], two, rtol=1e-6, atol=1e-6)
+    assert full.stats.max_rounds == 2
+
+
 def test_active_set_loop_catches_a_latent_topk_left_out() -> None:
     """k=1: latent 1 (harmful, pre 0.5) loses to latent 0 (pre 1.0); once 0 is removed TopK would pick 1."""
     margin = 1e-3
@@ -304,15 +349,16 @@ def test_config_and_shape_errors(planted) -> None:
 
 # ------------------------------------------------------------------ device footprint and float32 solve
 def test_fast_path_keeps_only_the_harmful_slices_on_a_device(planted) -> None:
-    """On another device the fast path holds the harmful encoder columns and decoder rows, their biases and
-    thresholds, the centring, the Blend vector and G: (2h + 2) D + 2h + h^2 float32 values, never the SAE."""
+    """On another device the fast path holds the harmful encoder columns (input scale folded in) and decoder
+    rows, their folded biases and thresholds, the Blend vector and G: (2h + 1) D + 2h + h^2 float32 values,
+    never the SAE."""
     _, sae, f, _ = planted
     steerer = _steerer(sae, f, beta=0.5)
     held = steerer._on(torch.device("meta"))
-    tensors = [held.w_enc, held.b_enc, held.b_in, held.theta, held.atoms, held.safe_vec, held.gram]
+    tensors = held.fast_path_tensors()
     h, d = int(f.harmful.numel()), sae.d_in
     assert held.sae is None and all(t.device.type == "meta" and t.dtype == torch.float32 for t in tensors)
-    assert sum(t.numel() for t in tensors) == (2 * h + 2) * d + 2 * h + h * h
+    assert sum(t.numel() for t in tensors) == (2 * h + 1) * d + 2 * h + h * h
     assert sum(t.numel() for t in tensors) < 0.01 * sum(p.numel() for p in (sae.W_enc, sae.W_dec))
 
 

@@ -20,12 +20,18 @@ off for the frozen encoder. Find ``c`` in ``R^|A|`` with ``pre_A(x - sum_{i in A
 
     G c = pre_A(x) + margin,    G_ji = <w_j, d'_i>  (j, i in A)
 
-(solved for every gated token at once, batched, in float32 with a ridge of 1e-7 * mean |G_jj| on the
-diagonal: one LU factorisation per token and one step of iterative refinement, which brings the residual
-to float32 rounding without float64, slow on consumer GPUs). If the move
-turns on another harmful latent ``j`` (``pre_j > 0`` afterwards, for any ``j`` in ``H \\ A``, which
-also catches a latent that TopK had left out), ``j`` joins ``A`` and the system is solved again
-(active-set loop, at most ``|H|`` rounds). Then::
+solved for every gated token at once, batched, in float32 with a ridge of 1e-7 * mean |G_jj| on the
+diagonal (float64 only for float64 input, as it is slow on consumer GPUs). In the first round a set of one
+latent (most gated tokens) is solved in closed form, ``c_a = (pre_a + margin) / (G_aa + ridge)``; larger
+sets shared by many tokens are factorised once per distinct set; every other system is LU-factorised per
+token and refined once with its residual, which brings the residual to float32 rounding. If the move
+switches on another harmful latent ``j`` (``j`` in ``H \\ A`` whose moved pre-activation
+``pre_j - sum_i G_ji c_i`` lies above its *off level*), ``j`` joins ``A`` and the system is solved again
+(active-set loop, at most ``|H|`` rounds). The off level is the path's own reading of "off"
+(:meth:`SAESteerer.off_level`): the fast path's threshold ``max(theta_j, 0)``, the very rule its gate
+uses, so a Repelled token no longer passes the gate; on the full path the SAE's activation rule, 0 for
+ReLU, ``max(threshold_j, 0)`` for JumpReLU, and 0 for TopK (sufficient whatever the top-k cut after the
+move: a harmful latent TopK had left out is caught too). Then::
 
     x_repel = x - gamma * sum_{i in A} c_i d'_i
 
@@ -58,9 +64,9 @@ host sums after the model call (so "no harmful feature fired" is reported for co
 
 ``beta = gamma = 0`` (or no harmful latent) returns the input tensor itself. The maths runs in
 float32 (float64 only for float64 input); the result has the input's dtype and device. On a device the
-steerer keeps only what the fast path reads (the harmful latents' encoder columns and decoder rows, their
-biases and thresholds, the input centring, the Blend vector and ``G``: ``(2 h + 2) D + 2 h + h^2`` floats
-per site); the whole SAE is copied there only for ``path="full"``. ``margin`` is in
+steerer keeps only what the fast path reads (the harmful latents' encoder columns with the input scale and
+centring folded in, their decoder rows, biases and thresholds, the Blend vector and ``G``:
+``(2 h + 1) D + 2 h + h^2`` floats per site); the whole SAE is copied there only for ``path="full"``. ``margin`` is in
 pre-activation units of the SAE's normalised space (codes are O(1) there).
 """
 
@@ -76,6 +82,26 @@ from .autoencoder import SafetyFeatures, SparseAutoencoder
 
 PATHS: tuple[str, ...] = ("fast", "full")
 _FULL_CHUNK_ELEMS = 1 << 26
+_GATHER_ELEMS = 1 << 22
+_GROUP_MIN_ROWS = 64  # below this a dense batched solve costs less than finding the distinct sets
+
+
+def _unique_rows(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(patterns [u, h], which [n])``: the distinct rows of a boolean ``mask [n, h]`` and each row's index
+    among them. Rows are packed 62 bits to an int64 word first (``torch.unique`` on words is far faster than
+    on boolean rows)."""
+    n, h = mask.shape
+    position = torch.arange(h, device=mask.device)
+    bits = torch.ones(h, dtype=torch.int64, device=mask.device) << (position % 62)
+    if h <= 62:
+        codes, which = torch.unique((mask.long() * bits).sum(1), return_inverse=True)
+        codes = codes[:, None]
+    else:
+        words = torch.zeros(n, -(-h // 62), dtype=torch.int64, device=mask.device)
+        words.index_add_(1, position // 62, mask.long() * bits)
+        codes, which = torch.unique(words, dim=0, return_inverse=True)
+    patterns = (codes[:, position // 62] & bits) != 0
+    return patterns, which
 
 
 @dataclass(frozen=True)
@@ -107,16 +133,23 @@ class SAESteerConfig:
 
 @dataclass
 class _DeviceTensors:
-    """The steerer's constants on one device (float32 unless noted)."""
+    """The steerer's constants on one device (float32)."""
 
-    w_enc: torch.Tensor      # [D, h] encoder columns of H (input scale applied in the pre formula)
-    b_enc: torch.Tensor      # [h]
-    b_in: torch.Tensor       # [D] encoder input centering
-    theta: torch.Tensor      # [h] fast-path thresholds
+    w_pre: torch.Tensor      # [D, h] w_j: encoder columns of H times input_scale
+    b_pre: torch.Tensor      # [h]    const_j = b_enc_j - <b_in, W_enc[:, j]>, so pre_H(x) = x @ w_pre + b_pre
+    theta: torch.Tensor      # [h] fast-path thresholds, at least 0 (the fast path's off level)
     atoms: torch.Tensor      # [h, D] d'_i = W_dec[H] / input_scale
     safe_vec: torch.Tensor   # [D]    sum_S s_j d'_j
     gram: torch.Tensor       # [h, h] G_ji = <w_j, d'_i>
     sae: SparseAutoencoder | None = None  # full path: the SAE on this device
+    full_off: torch.Tensor | None = None  # full path: [h] its off level (SAESteerer.off_level)
+
+    def fast_path_tensors(self) -> list[torch.Tensor]:
+        """What the fast path holds: ``(2 h + 1) D + 2 h + h^2`` floats."""
+        return [self.w_pre, self.b_pre, self.theta, self.atoms, self.safe_vec, self.gram]
+
+    def to(self, device: torch.device) -> "_DeviceTensors":
+        return _DeviceTensors(*(t.to(device) for t in self.fast_path_tensors()))
 
 
 @dataclass
@@ -158,11 +191,14 @@ class SAESteerer:
             dec_h = sae.W_dec.detach()[harmful].float()
             atoms = dec_h / scale
             safe_vec = features.safe_profile.to(sae.W_dec.device) @ (sae.W_dec.detach()[safe].float() / scale)
+            # pre = (x * s - b_in) @ W + b = x @ (s W) + (b - b_in @ W): one read of x, no centred copy
+            b_pre = (sae.b_enc.detach()[harmful].double()
+                     - sae.input_bias.detach().double() @ w_enc.double()).float()
             # <W_enc[:, j], W_dec[i]> = <w_j, d'_i>, accumulated in float64 on the CPU once, used in float32
             gram = (w_enc.t().cpu().double() @ dec_h.t().cpu().double()).float().to(w_enc.device)
-        self._home = _DeviceTensors(w_enc=w_enc, b_enc=sae.b_enc.detach()[harmful].float(),
-                                    b_in=sae.input_bias.detach().float().clone(),
-                                    theta=features.fast_threshold.float().to(sae.W_dec.device),
+        self._home = _DeviceTensors(w_pre=w_enc * scale, b_pre=b_pre,
+                                    # relu(pre) * (pre > theta) is the same for theta and max(theta, 0)
+                                    theta=features.fast_threshold.float().to(sae.W_dec.device).clamp_min(0.0),
                                     atoms=atoms, safe_vec=safe_vec.reshape(sae.d_in), gram=gram)
         diag = gram.diagonal().abs()
         self.ridge = 1e-7 * float(diag.mean()) if diag.numel() and float(diag.mean()) > 0 else 1e-12
@@ -182,14 +218,15 @@ class SAESteerer:
         key = str(device)
         t = self._cache.get(key)
         if t is None:
-            h = self._home
-            t = _DeviceTensors(w_enc=h.w_enc.to(device), b_enc=h.b_enc.to(device), b_in=h.b_in.to(device),
-                               theta=h.theta.to(device), atoms=h.atoms.to(device), safe_vec=h.safe_vec.to(device),
-                               gram=h.gram.to(device))
-            self._cache[key] = t
+            t = self._cache[key] = self._home.to(device)
         if full and (t.sae is None or t.sae.W_dec.device != device):
             # the full path runs the SAE itself where it lives, a copy on any other device
             t.sae = self.sae if self.sae.W_dec.device == device else self.sae.copy().to(device)
+        if full and t.full_off is None:
+            level = torch.zeros_like(t.theta)
+            if self.sae.activation == "jumprelu":
+                level = self.sae.threshold.detach()[self.features.harmful.to(self.sae.threshold.device)].float()
+            t.full_off = level.clamp_min(0.0).to(device)
         return t
 
     def _flat(self, x: torch.Tensor) -> torch.Tensor:
@@ -202,7 +239,7 @@ class SAESteerer:
     def _codes(self, flat: torch.Tensor, t: _DeviceTensors) -> tuple[torch.Tensor, torch.Tensor]:
         """Harmful pre-activations and codes ``[N, h]`` (float32) by the configured path."""
         if self.config.path == "fast":
-            pre = (flat.to(torch.float32) * self.sae.input_scale - t.b_in) @ t.w_enc + t.b_enc
+            pre = torch.addmm(t.b_pre, flat.to(torch.float32), t.w_pre)
             return pre, torch.relu(pre) * (pre > t.theta)
         sae = t.sae
         assert sae is not None
@@ -218,47 +255,119 @@ class SAESteerer:
             return empty, empty
         return torch.cat(pres), torch.cat(codes)
 
+    def _masked_systems(self, masks: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+        """``[..., h, h]``: ``G_AA`` plus the ridge on the mask ``A`` (``masks [..., h]``), the identity off it.
+
+        Built by multiplying with the 0/1 mask (broadcast ``torch.where`` over ``[n, h, h]`` is several times
+        slower on the CPU)."""
+        m = masks.to(gram.dtype)
+        system = gram * m[..., :, None]
+        system.mul_(m[..., None, :])
+        system.diagonal(dim1=-2, dim2=-1).add_((1.0 - m) + m * self.ridge)
+        return system
+
     def _solve(self, pre: torch.Tensor, mask: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
         """Per row, ``c`` with ``c_i = 0`` off the mask and ``G_AA c_A = pre_A + margin`` on it.
 
-        Batched over rows in ``pre``'s dtype: the masked system ``[n, h, h]`` (identity off the mask) is
-        LU-factorised once, solved, and refined once with the residual.
+        Batched over rows in ``pre``'s dtype: the masked system ``[n, h, h]`` of every row is LU-factorised
+        once, solved, and refined once with the residual. No host read (the compiled path uses it).
         """
-        both = mask[:, :, None] & mask[:, None, :]
-        system = torch.where(both, gram, torch.zeros((), dtype=gram.dtype, device=gram.device))
-        diag = torch.where(mask, torch.full_like(pre, self.ridge), torch.ones_like(pre))
-        system = system + torch.diag_embed(diag)
+        system = self._masked_systems(mask, gram)
         rhs = torch.where(mask, pre + self.config.margin, torch.zeros_like(pre)).unsqueeze(-1)
         lu, pivots = torch.linalg.lu_factor(system)
         coef = torch.linalg.lu_solve(lu, pivots, rhs)
         coef = coef + torch.linalg.lu_solve(lu, pivots, rhs - system @ coef)
         return coef.squeeze(-1)
 
+    def _solve_grouped(self, pre: torch.Tensor, mask: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+        """:meth:`_solve` with one factorisation per distinct row of ``mask`` (eager path, first round).
+
+        The path's own active sets are sparse and shared by many tokens (tens of patterns for hundreds of gated
+        tokens), so the sets are packed into integers and made unique; each pattern's system ``[u, h, h]`` is
+        inverted once (LU) and a row's ``c`` is its pattern's inverse times its right-hand side, refined once
+        with the exact residual ``rhs - (G c + ridge c)`` on the mask. Falls back to :meth:`_solve` when more
+        than half the rows have a pattern of their own. Reads the number of patterns on the host.
+        """
+        if pre.shape[0] < _GROUP_MIN_ROWS:
+            return self._solve(pre, mask, gram)
+        patterns, which = _unique_rows(mask)
+        if 2 * patterns.shape[0] > pre.shape[0]:
+            return self._solve(pre, mask, gram)
+        system = self._masked_systems(patterns, gram)
+        lu, pivots = torch.linalg.lu_factor(system)
+        eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device).expand_as(system)
+        inverse = torch.linalg.lu_solve(lu, pivots, eye)
+        zero = torch.zeros((), dtype=pre.dtype, device=pre.device)
+        rhs = torch.where(mask, pre + self.config.margin, zero)
+        coef = torch.zeros_like(pre)
+        step = max(1, _GATHER_ELEMS // max(1, gram.numel()))  # bounds the gathered inverses [rows, h, h]
+        for i in range(0, pre.shape[0], step):
+            rows = slice(i, i + step)
+            inv_rows = inverse[which[rows]]
+            c = torch.where(mask[rows], torch.bmm(inv_rows, rhs[rows].unsqueeze(-1)).squeeze(-1), zero)
+            residual = torch.where(mask[rows], rhs[rows] - c @ gram.t() - self.ridge * c, zero)
+            coef[rows] = torch.where(mask[rows], c + torch.bmm(inv_rows, residual.unsqueeze(-1)).squeeze(-1), zero)
+        return coef
+
+    @staticmethod
+    def _switched_on(pre: torch.Tensor, coef: torch.Tensor, mask: torch.Tensor, gram: torch.Tensor,
+                     off: torch.Tensor) -> torch.Tensor:
+        """``[n, h]``: the latents outside the set that read on after the move ``c``: the moved
+        pre-activation ``pre_j - sum_i G_ji c_i`` above the off level."""
+        after = torch.addmm(pre, coef, gram.t(), alpha=-1)
+        return (after > off) & ~mask
+
+    def _solve_first(self, pre: torch.Tensor, mask: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
+        """The first round of :meth:`repel_coefficients` (eager): a set of one latent ``a`` (most gated tokens)
+        has ``c_a = (pre_a + margin) / (G_aa + ridge)`` in closed form; the other rows go to
+        :meth:`_solve_grouped`."""
+        zero = torch.zeros((), dtype=pre.dtype, device=pre.device)
+        coef = torch.where(mask, (pre + self.config.margin) / (gram.diagonal() + self.ridge), zero)
+        several = torch.nonzero(mask.sum(1) > 1).reshape(-1)
+        if several.numel():
+            coef[several] = self._solve_grouped(pre[several], mask[several], gram)
+        return coef
+
+    def off_level(self, device: torch.device | str) -> torch.Tensor:
+        """``[h]`` float32: the pre-activation at or below which the configured path reads each harmful latent
+        as off, what Repel's active-set loop checks. Fast path: ``max(fast_threshold_j, 0)`` (the fast gate's
+        own rule); full path: the SAE's activation rule, ``max(threshold_j, 0)`` for JumpReLU and 0 for ReLU
+        and TopK (for TopK a sufficient level: whether a latent makes the top k after the move depends on all
+        the others)."""
+        full = self.config.path == "full"
+        t = self._on(torch.device(device), full)
+        if not full:
+            return t.theta
+        assert t.full_off is not None
+        return t.full_off
+
     def repel_coefficients(self, pre: torch.Tensor, active: torch.Tensor,
                            gram: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Repel's active-set solve: ``pre [n, h]``, ``active [n, h]`` -> ``(c [n, h], final set, rounds)``.
 
         ``c`` is float32 (float64 for float64 ``pre``). After ``x - sum_i c_i d'_i`` every latent in the
-        final set sits at ``-margin`` and every other harmful latent has ``pre <= 0`` (unless ``|H|``
-        rounds did not suffice, which needs a pathological dictionary). Each round solves all the rows
-        whose set grew at once; the loop is over rounds, never over tokens.
+        final set sits at ``-margin`` and every other harmful latent at or below its :meth:`off_level`
+        (unless ``|H|`` rounds did not suffice, which needs a pathological dictionary). Each round solves all
+        the rows whose set grew at once; the loop is over rounds, never over tokens.
         """
         work = torch.float64 if pre.dtype == torch.float64 else torch.float32
         g = (self._home.gram if gram is None else gram).to(pre.device, work)
+        off = self.off_level(pre.device).to(work)
         pre_w = pre.to(work)
         mask = active.clone()
-        coef = self._solve(pre_w, mask, g)
-        todo = torch.arange(pre.shape[0], device=pre.device)
+        coef = self._solve_first(pre_w, mask, g)
         rounds = 1
+        todo: torch.Tensor | None = None  # rows still being solved (None: all of them)
+        pre_t, mask_t, coef_t = pre_w, mask, coef
         for _ in range(self.n_harmful):
-            after = pre_w[todo] - coef[todo] @ g.t()  # pre_j after the move = pre_j - sum_i G_ji c_i
-            new = (after > 0) & ~mask[todo]
-            changed = new.any(1)
-            if not bool(changed.any()):
+            new = self._switched_on(pre_t, coef_t, mask_t, g, off)
+            rows = torch.nonzero(new.any(1)).reshape(-1)
+            if rows.numel() == 0:
                 break
-            todo = todo[changed]
-            mask[todo] |= new[changed]
-            coef[todo] = self._solve(pre_w[todo], mask[todo], g)
+            todo = rows if todo is None else todo[rows]
+            pre_t, mask_t = pre_t[rows], mask_t[rows] | new[rows]
+            coef_t = self._solve(pre_t, mask_t, g)
+            coef[todo], mask[todo] = coef_t, mask_t
             rounds += 1
         return coef, mask, rounds
 
@@ -318,6 +427,8 @@ class SAESteerer:
             return coef
 
         delta = self._delta(pre[rows], z[rows], active[rows], t, repel)
+        if x.dtype == wide:  # one pass: copy and add on the gated rows (the same float32/64 sums)
+            return flat.index_add(0, rows, delta.to(wide)).reshape(x.shape), True
         out = flat.clone()
         out.index_copy_(0, rows, (flat[rows].to(wide) + delta.to(wide)).to(x.dtype))
         return out.reshape(x.shape), True
@@ -332,7 +443,7 @@ class SAESteerer:
             rho = torch.clamp(z.sum(1, keepdim=True) / self.harm_scale, max=1.0)
             delta += cfg.beta * (rho * t.safe_vec - z @ t.atoms)
             # Repel then acts on the blended point: its harmful pre-activations move by <w_j, delta>
-            pre = pre + (delta * self.sae.input_scale) @ t.w_enc
+            pre = pre + delta @ t.w_pre
             active = active & (pre > -cfg.margin)
         if cfg.gamma:
             delta -= cfg.gamma * (repel(pre, active).to(delta.dtype) @ t.atoms)
@@ -344,11 +455,12 @@ class SAESteerer:
         has no data-dependent branch; rows with an empty set solve the identity to ``c = 0``."""
         work = torch.float64 if pre.dtype == torch.float64 else torch.float32
         g = gram.to(pre.device, work)
+        off = self.off_level(pre.device).to(work)
         pre_w = pre.to(work)
         mask = active
         coef = self._solve(pre_w, mask, g)
         for _ in range(self.n_harmful):
-            new = (pre_w - coef @ g.t() > 0) & ~mask
+            new = self._switched_on(pre_w, coef, mask, g, off)
             mask = mask | new
             coef = torch.where(new.any(1, keepdim=True), self._solve(pre_w, mask, g), coef)
         return coef
