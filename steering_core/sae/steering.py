@@ -411,8 +411,12 @@ class SAESteerer:
             return x, False
         cfg = self.config
         t = self._on(flat.device, cfg.path == "full")
-        pre, z = self._codes(flat, t)
-        active = z > 0
+        if cfg.path == "fast":  # theta >= 0: z_j > 0 iff pre_j > theta_j, and z_j = pre_j there
+            pre = torch.addmm(t.b_pre, flat.to(torch.float32), t.w_pre)
+            active, z = pre > t.theta, None
+        else:
+            pre, z = self._codes(flat, t)
+            active = z > 0
         rows = torch.nonzero(active.any(1)).reshape(-1)
         n_rows = int(rows.numel())
         st.last_gated = n_rows
@@ -426,7 +430,9 @@ class SAESteerer:
             st.max_rounds = max(st.max_rounds, rounds)
             return coef
 
-        delta = self._delta(pre[rows], z[rows], active[rows], t, repel)
+        pre_r, active_r = pre[rows], active[rows]
+        z_r = pre_r * active_r if z is None else z[rows]
+        delta = self._delta(pre_r, z_r, active_r, t, repel)
         if x.dtype == wide:  # one pass: copy and add on the gated rows (the same float32/64 sums)
             return flat.index_add(0, rows, delta.to(wide)).reshape(x.shape), True
         out = flat.clone()
@@ -438,16 +444,16 @@ class SAESteerer:
         """Blend then Repel shift ``[n, D]`` (float32) of rows with harmful ``pre``, ``z``, ``active [n, h]``;
         ``repel(pre, active)`` gives Repel's coefficients ``[n, h]``."""
         cfg = self.config
-        delta = torch.zeros(pre.shape[0], self.d_in, device=pre.device, dtype=torch.float32)
+        delta = torch.zeros((), device=pre.device, dtype=torch.float32)
         if cfg.beta:
             rho = torch.clamp(z.sum(1, keepdim=True) / self.harm_scale, max=1.0)
-            delta += cfg.beta * (rho * t.safe_vec - z @ t.atoms)
+            delta = torch.addmm(rho * t.safe_vec, z, t.atoms, alpha=-1).mul_(cfg.beta)
             # Repel then acts on the blended point: its harmful pre-activations move by <w_j, delta>
-            pre = pre + delta @ t.w_pre
+            pre = torch.addmm(pre, delta, t.w_pre)
             active = active & (pre > -cfg.margin)
         if cfg.gamma:
-            delta -= cfg.gamma * (repel(pre, active).to(delta.dtype) @ t.atoms)
-        return delta
+            delta = delta - cfg.gamma * (repel(pre, active).to(torch.float32) @ t.atoms)
+        return delta.expand(pre.shape[0], self.d_in)
 
     def _repel_every_round(self, pre: torch.Tensor, active: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
         """:meth:`repel_coefficients` without host reads, for torch.compile: every one of the ``|H|`` rounds
