@@ -89,24 +89,23 @@ def map_anchors(rep, anchors: list[str]) -> list[str]:
     return list(dict.fromkeys(anchors + [pair[0] for d in rep.split.values() for pair in d["train"] if pair[0] not in held]))
 
 
-def gate_figures(rep, src: PooledTable, tgt: PooledTable, anchors: list[str], map_kind: str, seed: int,
+def gate_figures(rep, tgt: PooledTable, anchors: list[str], seed: int,
                  false_positive_rate: float = 0.05) -> dict[str, dict[str, float]]:
     """Per category, the transported direction as a *gate* in the target space, at its calibrated operating point.
 
-    The map is refitted exactly as ``rep`` fitted it (same anchors, kind, ``lam="auto"``, seed) and the direction
-    transported with its gates calibrated at ``false_positive_rate`` on the map's stored training anchors. Measured
-    on prompts neither the map nor the calibration saw: the anchors :func:`fit_alignment` held out
-    (``anchor_holdout_split``) and ``rep``'s held-out pairs. Keys: ``gate_auc_anchors`` (AUROC, held-out anchors vs
-    held-out unsafe prompts), ``gate_fpr_anchors`` / ``gate_fpr_safe`` (share of held-out anchors / held-out safe
-    prompts whose gate opens) and ``gate_recall`` (share of held-out unsafe prompts whose gate opens). The gate's
-    AUROC on the held-out pairs is the table's *transferred* AUROC.
+    The direction is transported by the map ``rep`` fitted (``rep.alignments``: its anchors ``anchors``, kind,
+    ``lam="auto"``, ``seed``) with its gates calibrated at ``false_positive_rate`` on the map's stored training
+    anchors. Measured on prompts neither the map nor the calibration saw: the anchors :func:`fit_alignment` held
+    out (``anchor_holdout_split``) and ``rep``'s held-out pairs. Keys: ``gate_auc_anchors`` (AUROC, held-out
+    anchors vs held-out unsafe prompts), ``gate_fpr_anchors`` / ``gate_fpr_safe`` (share of held-out anchors /
+    held-out safe prompts whose gate opens) and ``gate_recall`` (share of held-out unsafe prompts whose gate
+    opens). The gate's AUROC on the held-out pairs is the table's *transferred* AUROC.
     """
-    from steering_core import fit_alignment
     from steering_core.alignment.maps import anchor_holdout_split
     from steering_core.directions.metrics import auroc
 
     stack = lambda table, prompts: torch.stack([table.vectors[p] for p in prompts]).to(torch.float64)  # noqa: E731
-    alignment = fit_alignment(stack(src, anchors), stack(tgt, anchors), map_kind, lam="auto", seed=seed)
+    alignment = rep.alignments[rep.sources[0]]
     held_anchors = stack(tgt, [anchors[i] for i in anchor_holdout_split(len(anchors), 0.1, seed)[0].tolist()])
     moved = alignment.transport(rep.directions[f"source:{rep.sources[0]}"], false_positive_rate=false_positive_rate,
                                 agreement=False)
@@ -220,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                                       validation=map_kind in args.validation_for,
                                       safe_prompts_as_anchors=args.safe_prompts_as_anchors)
                 m = rep.maps[0]
-                gate = gate_figures(rep, tables[src], tables[tgt], map_anchors(rep, anchors), map_kind, seed) \
+                gate = gate_figures(rep, tables[tgt], map_anchors(rep, anchors), seed) \
                     if map_kind in args.gates_for and not control else {}
                 for r in rep.rows:
                     s = r.sources[0]

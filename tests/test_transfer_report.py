@@ -281,6 +281,12 @@ def test_several_sources_markdown_json_png_and_determinism(tmp_path: Path) -> No
             assert res.transferred_auroc == pytest.approx(auroc_pairs(scores["safe"], scores["unsafe"]), abs=1e-12)
         scores = report.scores["universal"][c]
         assert row.universal_auroc == pytest.approx(auroc_pairs(scores["safe"], scores["unsafe"]), abs=1e-12)
+    # each source's fitted map comes with the report, and it is the map behind the transferred direction
+    for s in report.sources:
+        alignment = report.alignments[s]
+        assert (alignment.source_model, alignment.target_model) == (s, "t")
+        again = alignment.transport(report.directions[f"source:{s}"], calibrate=False, agreement=False)
+        torch.testing.assert_close(again.vectors, report.directions[f"transferred:{s}"].vectors, rtol=0, atol=1e-6)
     # markdown: one row per category, the printed values are the report's, rounded
     md = report.to_markdown()
     rows = table_rows(md)

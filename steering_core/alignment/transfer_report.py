@@ -59,7 +59,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .maps import MAP_KINDS, LowCoverageWarning, PoorTransferWarning, fit_alignment
+from .maps import MAP_KINDS, Alignment, LowCoverageWarning, PoorTransferWarning, fit_alignment
 from ..directions.direction import GLOBAL, SafetyDirection, cosine, estimate_category_directions
 from ..encoders.base import TextEncoder, encode_pooled, encoder_pooling
 from ..errors import PromptDataError, SafeSteerError
@@ -153,6 +153,8 @@ class TransferReport:
             ``transferred:<source>`` (target activations) and ``source:<source>`` (source activations).
         notes: warnings (low coverage, dropped held-out pairs, held-out prompts that are anchors).
         directions: the SafetyDirections behind the numbers (same labels as ``scores``); not serialised.
+        alignments: source label -> the fitted :class:`~steering_core.alignment.maps.Alignment` that carried its
+            direction (``transferred:<source>`` is its transport); not serialised.
     """
 
     sources: tuple[str, ...]
@@ -164,6 +166,7 @@ class TransferReport:
     scores: dict[str, dict[str, dict[str, list[float]]]]
     notes: tuple[str, ...] = ()
     directions: dict[str, SafetyDirection] = field(default_factory=dict, repr=False, compare=False)
+    alignments: dict[str, Alignment] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -548,6 +551,7 @@ def transfer_report(
     coverages: list[dict[str, float]] = []
     agreements: list[dict[str, float | None]] = []
     val_ratios: list[dict[str, float | None]] = []
+    fitted: dict[str, Alignment] = {}
     tgt_anchor = _stack(tgt, anchor_list)
     if shuffle_anchors:
         tgt_anchor = tgt_anchor[torch.randperm(len(anchor_list), generator=torch.Generator().manual_seed(seed + 1))]
@@ -577,6 +581,7 @@ def transfer_report(
                                              held_scores, label, notes) if val_pairs else {})
         scores[f"transferred:{label}"] = held_scores(moved, tgt)
         dirs[f"transferred:{label}"] = moved
+        fitted[label] = alignment
         maps.append({"source": label, "kind": alignment.kind, "held_out_r2": alignment.held_out_r2,
                      "beta": float(alignment.beta), "n_anchors": int(alignment.diagnostics["n_anchors"]),
                      "n_train_anchors": int(alignment.diagnostics["n_train"]),
@@ -612,7 +617,8 @@ def transfer_report(
     split = {c: {"train": [[p.safe, p.unsafe] for p in train[c]], "held_out": [[p.safe, p.unsafe] for p in held[c]]}
              for c in categories}
     report = TransferReport(sources=tuple(source_labels), target=target_label, settings=settings, maps=tuple(maps),
-                            rows=tuple(rows), split=split, scores=scores, notes=tuple(notes), directions=dirs)
+                            rows=tuple(rows), split=split, scores=scores, notes=tuple(notes), directions=dirs,
+                          alignments=fitted)
     for message in report.poor_transfer():
         warnings.warn(message, PoorTransferWarning, stacklevel=2)
     return report
