@@ -36,7 +36,7 @@ load reach both alike):
 Timing as in bench_dit: ``ratio`` is the median over rounds of the per-round ratio, ``cpu_ratio`` the same
 for this process's CPU time, ``ratio_of_medians`` the ratio of the medians; ``threads`` (default 2) sets
 torch's CPU threads for the run. In measurement 1 each path is compared with the plain step on its own, the
-fast path with four times the rounds. The default CPU run takes about 70 s on a 2-core VM. As with bench_dit,
+fast path with four times the rounds. The default CPU run takes about 2.5 minutes on a 2-core VM. As with bench_dit,
 outside load on a shared machine raises the step ratio (four runs of the fast path: 1.01-1.09, the highest
 at a plain step of 0.55 s instead of 0.38-0.45 s); ``plain_step_s`` tells the state.
 
