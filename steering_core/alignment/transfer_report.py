@@ -618,7 +618,7 @@ def transfer_report(
              for c in categories}
     report = TransferReport(sources=tuple(source_labels), target=target_label, settings=settings, maps=tuple(maps),
                             rows=tuple(rows), split=split, scores=scores, notes=tuple(notes), directions=dirs,
-                          alignments=fitted)
+                            alignments=fitted)
     for message in report.poor_transfer():
         warnings.warn(message, PoorTransferWarning, stacklevel=2)
     return report

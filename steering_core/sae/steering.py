@@ -73,7 +73,7 @@ pre-activation units of the SAE's normalised space (codes are O(1) there).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import torch
 
@@ -144,12 +144,15 @@ class _DeviceTensors:
     sae: SparseAutoencoder | None = None  # full path: the SAE on this device
     full_off: torch.Tensor | None = None  # full path: [h] its off level (SAESteerer.off_level)
 
+    FAST_PATH: ClassVar[tuple[str, ...]] = ("w_pre", "b_pre", "theta", "atoms", "safe_vec", "gram")
+
     def fast_path_tensors(self) -> list[torch.Tensor]:
         """What the fast path holds: ``(2 h + 1) D + 2 h + h^2`` floats."""
-        return [self.w_pre, self.b_pre, self.theta, self.atoms, self.safe_vec, self.gram]
+        return [getattr(self, name) for name in self.FAST_PATH]
 
     def to(self, device: torch.device) -> "_DeviceTensors":
-        return _DeviceTensors(*(t.to(device) for t in self.fast_path_tensors()))
+        """The fast path's tensors on ``device`` (the full path's are added there when first needed)."""
+        return _DeviceTensors(**{name: getattr(self, name).to(device) for name in self.FAST_PATH})
 
 
 @dataclass
@@ -236,10 +239,15 @@ class SAESteerer:
                                          "use an SAE trained at this site.")
         return x.reshape(-1, self.d_in)
 
+    @staticmethod
+    def _fast_pre(flat: torch.Tensor, t: _DeviceTensors) -> torch.Tensor:
+        """The harmful pre-activations ``[N, h]`` (float32) of ``flat [N, D]``: ``x @ w_pre + b_pre``."""
+        return torch.addmm(t.b_pre, flat.to(torch.float32), t.w_pre)
+
     def _codes(self, flat: torch.Tensor, t: _DeviceTensors) -> tuple[torch.Tensor, torch.Tensor]:
         """Harmful pre-activations and codes ``[N, h]`` (float32) by the configured path."""
         if self.config.path == "fast":
-            pre = torch.addmm(t.b_pre, flat.to(torch.float32), t.w_pre)
+            pre = self._fast_pre(flat, t)
             return pre, torch.relu(pre) * (pre > t.theta)
         sae = t.sae
         assert sae is not None
@@ -412,7 +420,7 @@ class SAESteerer:
         cfg = self.config
         t = self._on(flat.device, cfg.path == "full")
         if cfg.path == "fast":  # theta >= 0: z_j > 0 iff pre_j > theta_j, and z_j = pre_j there
-            pre = torch.addmm(t.b_pre, flat.to(torch.float32), t.w_pre)
+            pre = self._fast_pre(flat, t)
             active, z = pre > t.theta, None
         else:
             pre, z = self._codes(flat, t)
